@@ -1,0 +1,1 @@
+"""The HTTP API's contract: request and response models, and the error -> HTTP mapping."""

@@ -1,0 +1,99 @@
+"""One typed settings object, read from the environment once.
+
+Nothing else in the code base reads ``os.environ``: functions call :func:`get_settings`, tests
+call :func:`reset_settings` after changing the environment. A missing or malformed variable fails
+at start with a sentence that names it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Environment variable names, as template.yaml and the local stack set them.
+ENV_TABLE = "MEDIAVAULT_TABLE"
+ENV_QUEUE_URL = "MEDIAVAULT_QUEUE_URL"
+ENV_DLQ_URL = "MEDIAVAULT_DLQ_URL"
+ENV_BUCKET = "MEDIAVAULT_BUCKET"
+ENV_EGRESS_ALLOW = "MEDIAVAULT_EGRESS_ALLOW"
+ENV_CHROMIUM_PATH = "MEDIAVAULT_CHROMIUM_PATH"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a usable deployment."""
+
+
+class Settings(BaseSettings):
+    """Everything the functions need to know about their deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIAVAULT_", extra="ignore", frozen=True)
+
+    table: str = Field(description="DynamoDB jobs table name")
+    queue_url: str = Field(description="SQS jobs queue URL")
+    dlq_url: str | None = Field(default=None, description="SQS dead-letter queue URL")
+    bucket: str = Field(description="S3 media bucket name")
+
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    lease_seconds: int = Field(default=960, ge=10, description="claim lease; > function timeout + margin")
+    deadline_margin_seconds: int = Field(default=30, ge=1, description="stop this long before the timeout")
+    retry_base_seconds: int = Field(default=30, ge=0, description="first SQS retry delay, doubled each attempt")
+    retry_max_seconds: int = Field(default=900, ge=0)
+
+    min_media_bytes: int = Field(default=10 * 1024, ge=1, description="smaller bodies are not media")
+    max_media_bytes: int = Field(default=5 * 1024**3, ge=1)
+    part_size_bytes: int = Field(default=8 * 1024**2, ge=5 * 1024**2, description="S3 multipart part size")
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    page_timeout_seconds: float = Field(default=30.0, gt=0)
+    page_settle_seconds: float = Field(default=2.5, ge=0, description="wait for media after DOM ready")
+
+    chromium_path: str | None = Field(default=None, description="use this Chromium instead of Playwright's")
+    egress_allow: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), description="host:port pairs that may be fetched although private (local only)"
+    )
+
+    presign_seconds: int = Field(default=3600, ge=1, le=3600)
+    recovery_grace_seconds: int = Field(default=3600, ge=0)
+    queued_stale_seconds: int = Field(default=900, ge=0, description="queued this long unclaimed: resend")
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(item.strip().lower() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _check_allow(cls, value: frozenset[str]) -> frozenset[str]:
+        for item in value:
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{item!r} is not host:port")
+        return value
+
+
+def load_settings() -> Settings:
+    """Build settings from the process environment, failing with a message that names the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "MEDIAVAULT_" + str(err["loc"][0]).upper() if err["loc"] else "environment"
+            reason = "is not set" if err["type"] == "missing" else f"is invalid: {err['msg']}"
+            problems.append(f"{name} {reason}")
+        raise ConfigError("Media Vault is not configured: " + "; ".join(problems)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests, and the local stack after it sets the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,51 @@
+"""Collaborators built from settings, once per warm process (zip functions: no Playwright here)."""
+
+from __future__ import annotations
+
+import functools
+
+from mediavault import aws
+from mediavault.clock import SystemClock
+from mediavault.config import Settings, get_settings
+from mediavault.jobs.repository import DynamoJobRepository
+from mediavault.queue import JobQueue
+from mediavault.safety.egress import EgressPolicy
+from mediavault.storage import S3MediaStore
+
+
+@functools.cache
+def settings() -> Settings:
+    return get_settings()
+
+
+def repository() -> DynamoJobRepository:
+    return DynamoJobRepository(aws.dynamodb_table(settings().table))
+
+
+def queue() -> JobQueue:
+    return JobQueue(aws.client("sqs"), settings().queue_url)
+
+
+def dead_letter_queue() -> JobQueue | None:
+    url = settings().dlq_url
+    return JobQueue(aws.client("sqs"), url) if url else None
+
+
+def media_store() -> S3MediaStore:
+    return S3MediaStore(aws.client("s3"), settings().bucket, part_size=settings().part_size_bytes)
+
+
+def egress_policy() -> EgressPolicy:
+    return EgressPolicy(allow=settings().egress_allow)
+
+
+clock = SystemClock()
+
+
+def reset() -> None:
+    """Forget settings and clients (tests; the local stack after it configured the environment)."""
+    from mediavault.config import reset_settings
+
+    settings.cache_clear()
+    reset_settings()
+    aws.reset_clients()

@@ -1,0 +1,1 @@
+"""Media candidates, ranking, content sniffing and storage keys (pure functions)."""

@@ -1,0 +1,1 @@
+"""URL normalisation and the egress policy: which addresses Media Vault may fetch."""

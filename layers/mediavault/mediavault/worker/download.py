@@ -1,0 +1,148 @@
+"""Stream a media URL straight into an S3 multipart upload, validating while it flows.
+
+Never the whole file in memory or on disk: one part at most is buffered. The first bytes decide
+what the body is (an HTML error page labelled ``video/mp4`` is refused); the size is checked at the
+end; any failure aborts the upload, so nothing half-written or invalid is ever visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from mediavault.errors import (
+    InvalidMedia,
+    MediaTooLarge,
+    MediaVaultError,
+    UpstreamUnavailable,
+)
+from mediavault.media.sniff import SNIFF_BYTES, Sniffed, looks_like_text, sniff
+from mediavault.storage import MediaStore
+from mediavault.worker.deadline import Deadline
+
+_CHUNK = 1024 * 1024
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    key: str
+    kind: str
+    content_type: str
+    bytes: int
+    sha256: str
+    source_url: str
+
+
+class Downloader:
+    def __init__(self, client: httpx.Client, store: MediaStore, *, max_bytes: int) -> None:
+        self._client = client
+        self._store = store
+        self._max_bytes = max_bytes
+
+    def store(
+        self,
+        url: str,
+        *,
+        key_for: Callable[[Sniffed], str],
+        kinds: frozenset[str],
+        min_bytes: int,
+        deadline: Deadline | None = None,
+        headers: dict[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> Stored:
+        """Download ``url`` into the key ``key_for(sniffed type)``; returns what was stored."""
+        try:
+            with self._client.stream("GET", url, headers=headers) as response:
+                _check_status(url, response)
+                return self._copy(url, response, key_for, kinds, min_bytes, deadline, progress)
+        except MediaVaultError:
+            raise
+        except httpx.TooManyRedirects as exc:
+            raise InvalidMedia(f"too many redirects for {url}") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"download of {url} failed: {type(exc).__name__}") from exc
+
+    def _copy(
+        self,
+        url: str,
+        response: httpx.Response,
+        key_for: Callable[[Sniffed], str],
+        kinds: frozenset[str],
+        min_bytes: int,
+        deadline: Deadline | None,
+        progress: Progress | None,
+    ) -> Stored:
+        declared = response.headers.get("content-type")
+        expected = _int(response.headers.get("content-length"))
+        if expected is not None and expected > self._max_bytes:
+            raise MediaTooLarge(f"{url} is {expected} bytes, over the {self._max_bytes}-byte limit")
+        chunks = response.iter_bytes(_CHUNK)
+        head = bytearray()
+        for chunk in chunks:
+            head += chunk
+            if len(head) >= SNIFF_BYTES * 4:
+                break
+        if not head:
+            raise InvalidMedia(f"{url} answered an empty body")
+        if looks_like_text(bytes(head[: SNIFF_BYTES * 4]), declared):
+            raise InvalidMedia(f"{url} answered a page ({declared or 'no type'}), not media")
+        sniffed = sniff(bytes(head))
+        if sniffed is None:
+            raise InvalidMedia(f"{url} answered bytes that are not a known media format ({declared or 'no type'})")
+        if sniffed.kind not in kinds:
+            raise InvalidMedia(f"{url} is {sniffed.content_type}, expected {'/'.join(sorted(kinds))}")
+
+        upload = self._store.open_upload(key_for(sniffed), content_type=sniffed.content_type)
+        try:
+            digest = hashlib.sha256()
+            total = 0
+            pending: bytes | bytearray = head
+            while True:
+                total += len(pending)
+                if total > self._max_bytes:
+                    raise MediaTooLarge(f"{url} is over the {self._max_bytes}-byte limit")
+                digest.update(pending)
+                upload.write(bytes(pending))
+                if progress is not None:
+                    progress(total, expected)
+                if deadline is not None:
+                    deadline.check("the rest of the download")
+                pending = next(chunks, b"")
+                if not pending:
+                    break
+            if total < min_bytes:
+                raise InvalidMedia(f"{url} is only {total} bytes; media is at least {min_bytes}")
+            upload.complete()
+        except BaseException:
+            upload.abort()
+            raise
+        return Stored(
+            key=upload.key,
+            kind=sniffed.kind,
+            content_type=sniffed.content_type,
+            bytes=total,
+            sha256=digest.hexdigest(),
+            source_url=url,
+        )
+
+
+def _check_status(url: str, response: httpx.Response) -> None:
+    status = response.status_code
+    if status in (200, 203):
+        return
+    if status in (401, 403, 404, 410):
+        raise InvalidMedia(f"{url} answered {status}")
+    if status == 429 or status >= 500:
+        raise UpstreamUnavailable(f"{url} answered {status}")
+    raise InvalidMedia(f"{url} answered {status}")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,66 @@
+"""The worker's warm state and its record entry point (the handler delegates here)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from mediavault import deps
+from mediavault.observability import logger
+from mediavault.safety.egress import egress_client
+from mediavault.worker.browser import thread_session
+from mediavault.worker.deadline import Deadline
+from mediavault.worker.download import Downloader
+from mediavault.worker.extract import BrowserExtractor
+from mediavault.worker.pipeline import Outcome, WorkerDeps, process_message
+
+_local = threading.local()
+
+
+def worker_deps() -> WorkerDeps:
+    """This thread's collaborators: built on first use, reused by every later job of the warm worker."""
+    built: WorkerDeps | None = getattr(_local, "deps", None)
+    if built is None:
+        settings = deps.settings()
+        policy = deps.egress_policy()
+        store = deps.media_store()
+        http = egress_client(policy, timeout=settings.fetch_timeout_seconds)
+        built = WorkerDeps(
+            repo=deps.repository(),
+            store=store,
+            queue=deps.queue(),
+            extractor=BrowserExtractor(
+                thread_session(settings.chromium_path),
+                policy,
+                timeout=settings.page_timeout_seconds,
+                settle=settings.page_settle_seconds,
+            ),
+            downloader=Downloader(http, store, max_bytes=settings.max_media_bytes),
+            settings=settings,
+            clock=deps.clock,
+        )
+        _local.deps = built
+    return built
+
+
+def reset_worker_deps() -> None:
+    _local.deps = None
+
+
+def handle_record(record: Any, lambda_context: Any) -> Outcome:
+    """One SQS record (a Powertools ``SQSRecord``) through the pipeline."""
+    built = worker_deps()
+    deadline = Deadline(
+        lambda_context.get_remaining_time_in_millis, margin_seconds=built.settings.deadline_margin_seconds
+    )
+    try:
+        return process_message(
+            message_id=record.message_id,
+            body=record.body,
+            receipt_handle=record.receipt_handle,
+            owner=f"{lambda_context.aws_request_id}/{record.message_id}",
+            deps=built,
+            deadline=deadline,
+        )
+    finally:
+        logger.remove_keys(["job_id"])
