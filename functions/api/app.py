@@ -4,8 +4,6 @@ Thin by design: routes parse input, call one service in ``mediavault.jobs.servic
 Errors are mapped to HTTP once, below.
 """
 
-from __future__ import annotations
-
 import base64
 import json
 from typing import Annotated, Any
@@ -27,7 +25,7 @@ from mediavault.observability import logger, metrics, tracer
 app = APIGatewayRestResolver(enable_validation=True)
 
 
-def _limit_body(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+def _limit_body(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[dict[str, Any]]:
     body = app.current_event.body or ""
     if len(body.encode()) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
@@ -41,13 +39,13 @@ def _tenant() -> str:
     return service.DEFAULT_TENANT
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
 @app.post("/jobs", responses={202: {"description": "job queued"}, 200: {"description": "existing job"}})
 @tracer.capture_method
-def create_job(request: Annotated[CreateJobRequest, Body()]) -> Response:
+def create_job(request: Annotated[CreateJobRequest, Body()]) -> Response[dict[str, Any]]:
     submitted = service.submit_job(
         request.url,
         force=request.force,
@@ -68,7 +66,7 @@ def create_job(request: Annotated[CreateJobRequest, Body()]) -> Response:
 def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> Response:
+) -> Response[dict[str, Any]]:
     start = _decode_cursor(cursor)
     jobs, last = service.list_jobs(tenant_id=_tenant(), repo=deps.repository(), limit=limit, cursor=start)
     return _json(200, {"jobs": [j.to_public() for j in jobs], "nextCursor": _encode_cursor(last)})
@@ -76,59 +74,59 @@ def list_jobs(
 
 @app.get("/jobs/<jobId>")
 @tracer.capture_method
-def get_job(jobId: str) -> Response:
+def get_job(jobId: str) -> Response[dict[str, Any]]:
     return _json(200, service.get_job(jobId, tenant_id=_tenant(), repo=deps.repository()).to_public())
 
 
 @app.post("/jobs/<jobId>/retry")
 @tracer.capture_method
-def retry_job(jobId: str) -> Response:
+def retry_job(jobId: str) -> Response[dict[str, Any]]:
     job = service.retry_job(jobId, tenant_id=_tenant(), repo=deps.repository(), queue=deps.queue(), clock=deps.clock)
     return _json(202, job.to_public())
 
 
 @app.post("/jobs/<jobId>/cancel")
 @tracer.capture_method
-def cancel_job(jobId: str) -> Response:
+def cancel_job(jobId: str) -> Response[dict[str, Any]]:
     job = service.cancel_job(jobId, tenant_id=_tenant(), repo=deps.repository(), clock=deps.clock)
     return _json(200, job.to_public())
 
 
 @app.get("/jobs/<jobId>/media")
 @tracer.capture_method
-def media_links(jobId: str) -> Response:
+def media_links(jobId: str) -> Response[dict[str, Any]]:
     job = service.get_job(jobId, tenant_id=_tenant(), repo=deps.repository())
     links = service.media_links(job, store=deps.media_store(), expires_in=deps.settings().presign_seconds)
     return _json(200, links)
 
 
 @app.get("/health")
-def health() -> Response:
+def health() -> Response[dict[str, Any]]:
     report = health_report(repo=deps.repository(), queue=deps.queue(), dlq=deps.dead_letter_queue())
     return _json(200 if report["healthy"] else 503, report)
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi() -> Response:
+def openapi() -> Response[dict[str, Any]]:
     return _json(200, json.loads(app.get_openapi_json_schema(title="Media Vault API", version="1")))
 
 
 # --- errors: mapped to HTTP once ------------------------------------------------------------------
 
 
-def _error(status: int, body: ErrorBody) -> Response:
+def _error(status: int, body: ErrorBody) -> Response[dict[str, Any]]:
     return _json(status, ErrorResponse(error=body).model_dump(exclude_none=True))
 
 
 @app.exception_handler(MediaVaultError)
-def on_media_vault_error(exc: MediaVaultError) -> Response:
+def on_media_vault_error(exc: MediaVaultError) -> Response[dict[str, Any]]:
     if exc.http_status >= 500:
         logger.exception("request failed", extra={"code": exc.code})
     return _error(exc.http_status, ErrorBody(code=exc.code, message=exc.message, retryable=exc.retryable))
 
 
 @app.exception_handler(RequestValidationError)
-def on_validation_error(exc: RequestValidationError) -> Response:
+def on_validation_error(exc: RequestValidationError) -> Response[dict[str, Any]]:
     details = [
         {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "problem": err.get("msg", "")}
         for err in exc.errors()
@@ -138,12 +136,12 @@ def on_validation_error(exc: RequestValidationError) -> Response:
 
 
 @app.exception_handler(NotFoundError)
-def on_not_found(exc: NotFoundError) -> Response:
+def on_not_found(exc: NotFoundError) -> Response[dict[str, Any]]:
     return _error(404, ErrorBody(code="NOT_FOUND", message=f"no route for {app.current_event.path}"))
 
 
 @app.exception_handler(Exception)
-def on_unexpected(exc: Exception) -> Response:
+def on_unexpected(exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unexpected error")
     return _error(500, ErrorBody(code="INTERNAL_ERROR", message="internal error", retryable=True))
 

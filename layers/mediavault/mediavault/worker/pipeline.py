@@ -81,8 +81,8 @@ def process_message(
 
     settings, repo, now = deps.settings, deps.repo, deps.clock.now()
     job_id = message.job_id or job_id_for_message(message_id)
-    logger.append_keys(job_id=job_id)
-    logger.set_correlation_id(message.correlation_id or message_id)
+    # Thread-safe keys: the local stack runs several workers in one process.
+    logger.thread_safe_append_keys(job_id=job_id, correlation_id=message.correlation_id or message_id)
 
     if message.job_id is None:
         _create_from_message(job_id, message.url, message.tenant_id, message.correlation_id, deps)

@@ -63,4 +63,4 @@ def handle_record(record: Any, lambda_context: Any) -> Outcome:
             deadline=deadline,
         )
     finally:
-        logger.remove_keys(["job_id"])
+        logger.thread_safe_remove_keys(["job_id", "correlation_id"])
