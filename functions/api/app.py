@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -23,16 +22,6 @@ from mediavault.jobs import service
 from mediavault.observability import logger, metrics, tracer
 
 app = APIGatewayRestResolver(enable_validation=True)
-
-
-def _limit_body(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[dict[str, Any]]:
-    body = app.current_event.body or ""
-    if len(body.encode()) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
-    return next_middleware(app)
-
-
-app.use(middlewares=[_limit_body])
 
 
 def _tenant() -> str:
@@ -127,6 +116,8 @@ def on_media_vault_error(exc: MediaVaultError) -> Response[dict[str, Any]]:
 
 @app.exception_handler(RequestValidationError)
 def on_validation_error(exc: RequestValidationError) -> Response[dict[str, Any]]:
+    if len((app.current_event.body or "").encode()) > MAX_BODY_BYTES:
+        return on_media_vault_error(PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes"))
     details = [
         {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "problem": err.get("msg", "")}
         for err in exc.errors()

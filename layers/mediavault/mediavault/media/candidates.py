@@ -48,11 +48,15 @@ class Candidate(BaseModel):
 def rank(candidates: list[Candidate]) -> list[Candidate]:
     """Downloadable candidates, best first: videos before GIFs before photos, then by quality.
 
-    Streaming manifests (HLS/DASH) are left out: they are not files to copy. Duplicates (same URL)
-    keep their best-described copy.
+    Streaming manifests (HLS/DASH) are left out: they are not files to copy. A page's preview image
+    (``og:image``) is a candidate only when the post has no video or GIF. Duplicates (same URL) keep
+    their best-described copy.
     """
+    moving = any(c.kind in ("video", "gif") and not c.is_streaming_manifest for c in candidates)
     best: dict[str, Candidate] = {}
     for cand in candidates:
+        if moving and cand.source == "og:image":
+            continue
         if cand.is_streaming_manifest or not cand.url.startswith(("http://", "https://")):
             continue
         seen = best.get(cand.url)

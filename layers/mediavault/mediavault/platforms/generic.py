@@ -90,6 +90,20 @@ def parse_dom(snapshot: dict[str, Any]) -> PostInfo:
             )
         )
 
+    # A page's og:image is its media only when nothing moves (a photo post); rank() drops it otherwise.
+    og_image = first("og:image:secure_url", "og:image:url", "og:image")
+    if og_image:
+        candidates.append(
+            Candidate(
+                url=absolute(og_image) or og_image,
+                kind="photo",
+                source="og:image",
+                content_type=first("og:image:type"),
+                width=_int(first("og:image:width")),
+                height=_int(first("og:image:height")),
+            )
+        )
+
     posters: list[str] = []
     for video in snapshot.get("videos") or []:
         if video.get("poster"):
@@ -218,7 +232,7 @@ def parse_json_media(data: Any, base: str) -> PostInfo:
             info = info.merge(
                 PostInfo(
                     url=base,
-                    post_id=_str(node.get("id") or node.get("id_str")),
+                    post_id=_id(node.get("id_str"), node.get("id")),
                     caption=_str(node.get("text") or node.get("full_text") or node.get("caption")),
                     posted_at=_str(node.get("created_at") or node.get("createdAt")),
                     author_handle=_handle(
@@ -276,6 +290,15 @@ def _bitrate(value: Any) -> int | None:
 
 def _str(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
+
+
+def _id(*values: Any) -> str | None:
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if _str(value):
+            return _str(value)
+    return None
 
 
 def _first_str(value: Any) -> str | None:

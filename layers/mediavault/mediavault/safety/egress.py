@@ -55,6 +55,8 @@ def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
 def is_public(ip: IPAddress) -> bool:
     """Globally routable, and so is any IPv4 address hidden inside it."""
     inner = embedded_ipv4(ip)
+    if inner is not None and (ip.ipv4_mapped is not None or ip in _NAT64):  # type: ignore[union-attr]
+        return is_public(inner)  # a translation of an IPv4 address is as public as that address
     if inner is not None and not is_public(inner):
         return False
     if any(ip in net for net in _EXTRA_FORBIDDEN if net.version == ip.version):
@@ -136,14 +138,20 @@ class EgressTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         address = self._policy.resolve(str(request.url))[0]
-        host = request.url.host
-        if parse_ip_literal(host) is None:
-            ip = ipaddress.ip_address(address)
-            pinned = f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
-            request.url = request.url.copy_with(host=pinned.strip("[]"))
-            request.extensions = {**request.extensions, "sni_hostname": host}
-            # ``Host`` was set from the original URL when the request was built; keep it.
-        return self._inner.handle_request(request)
+        if parse_ip_literal(request.url.host) is not None:
+            return self._inner.handle_request(request)
+        # Connect to the checked address. ``Host`` (set when the request was built), SNI and the
+        # certificate check keep the name; the caller's request (which redirects are resolved
+        # against) is left as it was.
+        extensions = {**request.extensions, "sni_hostname": request.url.host}
+        pinned = httpx.Request(
+            request.method,
+            request.url.copy_with(host=ipaddress.ip_address(address).compressed),
+            headers=request.headers,
+            stream=request.stream,
+            extensions=extensions,
+        )
+        return self._inner.handle_request(pinned)
 
     def close(self) -> None:
         self._inner.close()

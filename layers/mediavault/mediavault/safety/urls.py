@@ -45,7 +45,10 @@ def normalize_url(raw: str) -> str:
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)])
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    canonical = urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    if len(canonical) > MAX_URL_LENGTH:  # percent-encoding can make it longer than what was sent
+        raise InvalidUrl(f"url is longer than {MAX_URL_LENGTH} characters once encoded")
+    return canonical
 
 
 def host_and_port(url: str) -> tuple[str, int]:

@@ -31,6 +31,7 @@ from mediavault.jobs.service import job_id_for_message, new_job
 from mediavault.media.candidates import Candidate, rank
 from mediavault.media.keys import info_key, media_key, slugify, thumbnail_key
 from mediavault.observability import logger, metrics
+from mediavault.platforms.base import PostInfo
 from mediavault.queue import JobQueue, parse_body
 from mediavault.safety.urls import normalize_url
 from mediavault.storage import MediaStore
@@ -77,6 +78,9 @@ def process_message(
     except (ValueError, ValidationError) as exc:
         logger.error("malformed job message", extra={"message_id": message_id, "error": str(exc)[:500]})
         metrics.add_metric(name="MalformedMessages", unit="Count", value=1)
+        # It can never succeed: come back soon, so it reaches the dead-letter queue after
+        # maxReceiveCount receives instead of waiting out the long visibility timeout each time.
+        _delay_quietly(deps, receipt_handle, deps.settings.retry_base_seconds)
         raise MalformedMessage(f"message {message_id} is not a job message") from exc
 
     settings, repo, now = deps.settings, deps.repo, deps.clock.now()
@@ -166,12 +170,17 @@ def _on_failure(
         "job released for another attempt",
         extra={"code": error.code, "error": error.message, "attempt": job.attempt, "retry_in_s": delay},
     )
-    if receipt_handle:
-        try:
-            deps.queue.delay(receipt_handle, delay)
-        except MediaVaultError:
-            logger.warning("could not set the retry delay; SQS's visibility timeout applies")
+    _delay_quietly(deps, receipt_handle, delay)
     raise RetryLater(error.code) from error
+
+
+def _delay_quietly(deps: WorkerDeps, receipt_handle: str | None, seconds: int) -> None:
+    if not receipt_handle:
+        return
+    try:
+        deps.queue.delay(receipt_handle, seconds)
+    except MediaVaultError:
+        logger.warning("could not set the retry delay; the queue's visibility timeout applies")
 
 
 def backoff_seconds(attempt: int, base: int, cap: int) -> int:
@@ -213,7 +222,7 @@ def archive(job: Job, fence: Fence, *, deps: WorkerDeps, deadline: Deadline) -> 
 
     deadline.check("writing info.json")
     key = info_key(account.slug, job.job_id)
-    deps.store.put_json(key, _info_document(job, info, account, [item]))
+    deps.store.put_json(key, _info_document(job, info, account, [item], archived_at=clock.now()))
     return repo.complete(
         job.job_id, fence, now=clock.now(), platform=info.platform, account=account, media=[item], info_key=key
     )
@@ -311,7 +320,9 @@ def _browser_headers(page: PageResult, url: str) -> dict[str, str]:
     return headers
 
 
-def _info_document(job: Job, info: Any, account: Account, media: list[MediaItem]) -> dict[str, Any]:
+def _info_document(
+    job: Job, info: PostInfo, account: Account, media: list[MediaItem], *, archived_at: float
+) -> dict[str, Any]:
     return {
         "jobId": job.job_id,
         "sourceUrl": job.url,
@@ -322,6 +333,6 @@ def _info_document(job: Job, info: Any, account: Account, media: list[MediaItem]
         "postedAt": info.posted_at,
         "author": {"handle": account.handle, "displayName": account.display_name, "slug": account.slug},
         "siteName": info.site_name,
-        "archivedAt": iso(time.time()),
+        "archivedAt": iso(archived_at),
         "media": [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in media],
     }
