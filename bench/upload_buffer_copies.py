@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "mediavault"), str(ROOT)]
 
 from mediavault.storage import S3MultipartUpload  # noqa: E402
-
 from mediavault_local.stack import LocalStack, StackOptions  # noqa: E402
 
 MIB = 1024 * 1024

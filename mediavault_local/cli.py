@@ -147,6 +147,10 @@ def _invoke(args: argparse.Namespace) -> int:
         env = {**env, "MEDIAVAULT_EGRESS_ALLOW": ",".join(allow)}
     os.environ.update(env)
     _reset_package_state()
+    # Like `sam local invoke`: the function's logs on stderr, its result alone on stdout.
+    sys.stdout.flush()
+    stdout = os.dup(1)
+    os.dup2(2, 1)
     try:
         if spec.package_type == "Image":
             container = ContainerInstance(spec, env={**os.environ, **env}, pythonpath=local_pythonpath(root))
@@ -157,6 +161,9 @@ def _invoke(args: argparse.Namespace) -> int:
         else:
             result = FunctionInstance(spec).invoke(event)
     finally:
+        sys.stdout.flush()
+        os.dup2(stdout, 1)
+        os.close(stdout)
         if stack is not None:
             stack.stop()
     print(json.dumps(result, indent=2, default=str))

@@ -160,9 +160,8 @@ def _summary(jobs: list[DemoJob], site: SampleSite) -> bool:
             good = job.expect_status == status and error == job.expect
         took = f"{(job.finished_at or time.monotonic()) - job.submitted_at:.1f}s"
         ok &= good
-        print(
-            f"  {job.label:<26} {status:<10} {what:<28} {size:>11} {took:>6}  {'yes' if good else 'NO: expected ' + job.expect}"
-        )
+        verdict = "yes" if good else f"NO: expected {job.expect}"
+        print(f"  {job.label:<26} {status:<10} {what:<28} {size:>11} {took:>6}  {verdict}")
     return ok
 
 

@@ -18,8 +18,14 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mediavault")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MediaVault")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
+import boto3
+from moto import mock_aws
+
+from mediavault import deps
 from mediavault_local.lambda_runtime import FunctionInstance, LocalContext
-from mediavault_local.template import Template
+from mediavault_local.provision import provision
+from mediavault_local.stack import _LOCAL_ENV
+from mediavault_local.template import REGION, Template
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -83,3 +89,46 @@ def sample_site(sample_media: Path) -> Iterator[Any]:
 
 def site_host(site: Any) -> str:
     return str(site.base_url).split("//", 1)[1].rstrip("/")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, template: Template) -> Iterator[dict[str, Any]]:
+    """moto started before any client exists; table, queues and bucket created from template.yaml;
+    the functions' environment set as the template sets it."""
+    for key, value in _LOCAL_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MediaVault")
+    with mock_aws():
+        fresh = Template(template.path)
+        physical = provision(fresh, boto3.session.Session(region_name=REGION))
+        env: dict[str, str] = {}
+        for logical_id in fresh.functions():
+            env.update(fresh.function(logical_id).environment)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        deps.reset()
+        clear_worker_state()
+        yield {"physical": physical, "env": env, "template": fresh}
+        clear_worker_state()
+        deps.reset()
+
+
+@pytest.fixture(autouse=True)
+def _clear_metrics() -> Iterator[None]:
+    from mediavault.observability import metrics
+
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
+
+
+def clear_worker_state() -> None:
+    import sys
+
+    runtime = sys.modules.get("mediavault.worker.runtime")
+    if runtime is not None:
+        runtime.reset_worker_deps()
+    browser = sys.modules.get("mediavault.worker.browser")
+    if browser is not None:  # Playwright's sync API owns this thread's event loop until it stops
+        browser.close_thread_session()

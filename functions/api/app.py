@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from mediavault import deps
 from mediavault.api.models import MAX_BODY_BYTES, CreateJobRequest, ErrorBody, ErrorResponse
 from mediavault.errors import InvalidRequest, MediaVaultError, PayloadTooLarge

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from mediavault import deps
 from mediavault.jobs.recovery import recover
 from mediavault.observability import logger, metrics, tracer

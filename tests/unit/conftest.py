@@ -6,9 +6,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
 from mediavault.config import reset_settings
 from mediavault.observability import metrics
-
 from tests.unit.fakes import FakeClock, FakeQueue, FakeStore, InMemoryJobRepository
 
 

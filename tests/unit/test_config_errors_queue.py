@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
-import mediavault.errors as errors_module
 import pytest
+from pydantic import ValidationError
+
+import mediavault.errors as errors_module
 from mediavault.config import ConfigError, Settings, get_settings, load_settings, reset_settings
 from mediavault.errors import MediaVaultError, as_media_vault_error
 from mediavault.queue import JobMessage, parse_body
-from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from mediavault.jobs.model import Account, Fence, Job, JobError, JobStatus, MediaItem
 
 pytestmark = pytest.mark.unit

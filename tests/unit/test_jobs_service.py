@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from mediavault.errors import EgressBlocked, InvalidUrl, JobConflict, JobNotFound
 from mediavault.jobs.model import JobStatus
 from mediavault.jobs.service import Submitted, cancel_job, get_job, retry_job, submit_job
 from mediavault.safety.egress import EgressPolicy
-
 from tests.unit.fakes import FakeClock, FakeQueue, InMemoryJobRepository
 
 pytestmark = pytest.mark.unit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mediavault.media.candidates import Candidate, rank
 
 pytestmark = pytest.mark.unit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mediavault.media.keys import info_key, media_key, slugify, thumbnail_key
 from mediavault.media.sniff import looks_like_text, sniff
 

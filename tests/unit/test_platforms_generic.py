@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from mediavault.platforms.generic import parse_dom, parse_json_media, parse_jsonld
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ import ipaddress
 
 import httpx
 import pytest
+
 from mediavault.errors import EgressBlocked, InvalidUrl
 from mediavault.safety.egress import EgressPolicy, EgressTransport, is_public
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+
 from mediavault.errors import InvalidUrl
 from mediavault.safety.urls import MAX_URL_LENGTH, host_and_port, normalize_url, parse_ip_literal
 

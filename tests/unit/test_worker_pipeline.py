@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+
 from mediavault.config import Settings
 from mediavault.errors import InvalidMedia, MalformedMessage, UpstreamUnavailable
 from mediavault.jobs.model import JobStatus
@@ -18,7 +19,6 @@ from mediavault.worker import pipeline
 from mediavault.worker.deadline import Deadline
 from mediavault.worker.download import Downloader
 from mediavault.worker.pipeline import Outcome, RetryLater, WorkerDeps, backoff_seconds, process_message
-
 from tests.unit.fakes import FakeClock, FakeExtractor, FakeQueue, FakeStore, InMemoryJobRepository
 
 pytestmark = pytest.mark.unit

@@ -31,7 +31,7 @@ def client(service: str) -> Any:
     if service == "s3":
         # Presigned links must name the bucket region's endpoint.
         config = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "path"}))
-    return _session().client(service, config=config)
+    return _session().client(service, config=config)  # type: ignore[call-overload]
 
 
 @functools.cache

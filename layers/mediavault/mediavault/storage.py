@@ -67,11 +67,13 @@ class S3MultipartUpload:
     def write(self, chunk: bytes) -> None:
         self._buffer += chunk
         while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
-            del self._buffer[: self._part_size]
+            # Hand the full buffer itself to S3 and keep only the overshoot: one part in memory,
+            # not three (slicing and bytes() would each copy it).
+            part, self._buffer = self._buffer, bytearray(self._buffer[self._part_size :])
+            del part[self._part_size :]
             self._send(part)
 
-    def _send(self, body: bytes) -> None:
+    def _send(self, body: bytes | bytearray) -> None:
         upload_id = self._ensure_started()
         number = len(self._parts) + 1
         response = _s3(

@@ -12,6 +12,7 @@ changes nothing the worker still owns.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from mediavault.queue import JobQueue, parse_body
 from mediavault.storage import S3MediaStore
 
 _DLQ_BATCHES = 20
+_JOB_ID_IN_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass
@@ -67,7 +69,7 @@ def recover(
     if dlq is not None:
         _dead_letters(repo, dlq, clock, report)
     if store is not None:
-        _incomplete_uploads(store, settings, clock, report)
+        _incomplete_uploads(store, repo, settings, clock, report)
     return report
 
 
@@ -138,11 +140,19 @@ def _dead_letter(message: dict[str, Any], repo: JobRepository, clock: Clock, rep
         logger.info("recovery: dead-lettered message's job already settled", extra={"job_id": job_id})
 
 
-def _incomplete_uploads(store: S3MediaStore, settings: Settings, clock: Clock, report: RecoveryReport) -> None:
+def _incomplete_uploads(
+    store: S3MediaStore, repo: JobRepository, settings: Settings, clock: Clock, report: RecoveryReport
+) -> None:
+    """Abort uploads older than the grace period, unless the job they belong to is still running."""
     cutoff = clock.now() - settings.recovery_grace_seconds
     for upload in store.incomplete_uploads():
         if upload.initiated >= cutoff:
             continue
+        owner = _JOB_ID_IN_KEY.search(upload.key.rsplit("/", 1)[-1])
+        if owner is not None:
+            job = repo.get(owner.group(0))
+            if job is not None and job.status == JobStatus.RUNNING:
+                continue
         report.aborted_uploads.append(upload.key)
         if not report.dry_run:
             store.abort_upload(upload)

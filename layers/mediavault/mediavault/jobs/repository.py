@@ -265,7 +265,7 @@ class DynamoJobRepository:
     # --- queries -------------------------------------------------------------------------------
 
     def by_status(self, status: JobStatus, *, updated_before: str | None = None) -> Iterator[Job]:
-        condition = Key("status").eq(status.value)
+        condition: Any = Key("status").eq(status.value)
         if updated_before is not None:
             condition = condition & Key("updatedAt").lt(updated_before)
         kwargs: dict[str, Any] = {"IndexName": "byStatus", "KeyConditionExpression": condition}

@@ -165,7 +165,7 @@ def parse_jsonld(text: str, base: str) -> PostInfo:
             url = _str(node.get("contentUrl")) or _str(
                 node.get("embedUrl") if _VIDEO_EXT.search(_str(node.get("embedUrl")) or "") else None
             )
-            author = node.get("author") if isinstance(node.get("author"), dict) else {}
+            author: dict[str, Any] = node["author"] if isinstance(node.get("author"), dict) else {}
             found = PostInfo(
                 url=base,
                 title=_str(node.get("name")),

@@ -135,7 +135,7 @@ class BrowserExtractor:
             info.url = url
             result = PageResult(
                 info=info,
-                cookies=context.cookies(),
+                cookies=[dict(cookie) for cookie in context.cookies()],
                 user_agent=page.evaluate("navigator.userAgent"),
                 blocked=blocked,
             )

@@ -1,0 +1,45 @@
+"""End-to-end fixtures: Debian's Chromium, the sample site, the local stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CHROMIUM, ROOT, site_host
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _need_chromium() -> None:
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed: run ./scripts/install-chromium.sh (make setup does)")
+
+
+@pytest.fixture(scope="module")
+def module_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from mediavault_local.samples import SampleSite, generate_media
+
+    media = ROOT / ".mediavault" / "samples"
+    generate_media(media)
+    with SampleSite(media, generate=False) as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def stack(module_site: Any) -> Iterator[Any]:
+    from mediavault_local.stack import LocalStack, StackOptions
+
+    options = StackOptions(
+        root=ROOT,
+        egress_allow=[site_host(module_site)],
+        write_state=False,
+        schedule_every=3600,  # tests trigger recovery themselves
+    )
+    with LocalStack(options) as running:
+        yield running
+
+
+def repo_path(*parts: str) -> Path:
+    return ROOT.joinpath(*parts)
