@@ -7,8 +7,8 @@ import ipaddress
 import httpx
 import pytest
 
-from mediavault.errors import EgressBlocked, InvalidUrl
-from mediavault.safety.egress import EgressPolicy, EgressTransport, is_public
+from mediavault.errors import EgressBlocked, InvalidUrl, MediaTooLarge, UpstreamUnavailable
+from mediavault.safety.egress import EgressPolicy, EgressTransport, egress_client, is_public
 
 pytestmark = pytest.mark.unit
 
@@ -320,3 +320,117 @@ def test_a_relative_redirect_on_an_exempt_name_stays_allowed() -> None:
         response = client.get("http://localhost:9/a")
     # Then the second hop is allowed like the first (same host, same port)
     assert response.status_code == 200
+
+
+# --- exemptions by address, credentials, control characters -----------------------------------------
+
+
+def test_a_name_that_resolves_to_an_exempt_address_and_port_is_allowed_and_nothing_else_is() -> None:
+    # Given the local site exempted as 127.0.0.1:8123, and names pointing at it or next to it
+    dns = resolver_of({"site.test": ["127.0.0.1"], "beside.test": ["127.0.0.2"], "pub.test": [PUBLIC_V4]})
+    policy = EgressPolicy(allow=frozenset({"127.0.0.1:8123"}), resolver=dns)
+    # Then a name reaching exactly that address and port passes
+    assert policy.resolve("http://site.test:8123/") == ["127.0.0.1"]
+    # And another loopback address on that port does not, nor the exempt address on another port
+    with pytest.raises(EgressBlocked, match=r"127\.0\.0\.2"):
+        policy.resolve("http://beside.test:8123/")
+    with pytest.raises(EgressBlocked, match="port"):
+        policy.resolve("http://site.test:8124/")
+    # And the exempt port is no opening for public addresses either
+    with pytest.raises(EgressBlocked, match="port 8123"):
+        policy.resolve("http://pub.test:8123/")
+
+
+def test_an_exempt_address_in_another_spelling_is_exempt() -> None:
+    policy = EgressPolicy(allow=frozenset({"127.0.0.1:8123"}), resolver=no_dns)
+    assert policy.resolve("http://0x7f000001:8123/") == ["127.0.0.1"]
+    policy.check_literal("http://127.1:8123/")
+
+
+def test_an_ipv6_exemption_may_be_written_with_brackets() -> None:
+    policy = EgressPolicy(allow=frozenset({"[::1]:8123"}), resolver=no_dns)
+    assert policy.resolve("http://[::1]:8123/") == ["::1"]
+
+
+@pytest.mark.parametrize("url", ["http://user:pw@cdn.example/", "http://user@cdn.example/"])
+def test_urls_with_credentials_are_refused(url: str) -> None:
+    with pytest.raises(EgressBlocked, match="credentials"):
+        EgressPolicy(resolver=no_dns).resolve(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://cdn.example/a\r\nHost: x", "http://cdn.example/\x00", "http://cdn.example/" + "a" * 9000]
+)
+def test_control_characters_and_over_long_urls_are_invalid(url: str) -> None:
+    with pytest.raises(InvalidUrl):
+        EgressPolicy(resolver=no_dns).resolve(url)
+
+
+def test_a_non_address_answer_fails_closed() -> None:
+    with pytest.raises(EgressBlocked, match="not an address"):
+        EgressPolicy(resolver=resolver_of({"odd.example": ["not-an-ip"]})).resolve("http://odd.example/")
+
+
+# --- the transport's pinning and caps ---------------------------------------------------------------------
+
+
+def test_transport_pins_literals_in_any_spelling_to_the_checked_address() -> None:
+    inner = RecordingTransport()
+    policy = EgressPolicy(allow=frozenset({"127.0.0.1:8123"}), resolver=no_dns)
+    EgressTransport(policy, inner=inner).handle_request(httpx.Request("GET", "http://127.1:8123/a"))
+    (sent,) = inner.requests
+    assert sent.url.host == "127.0.0.1"
+    assert "sni_hostname" not in sent.extensions
+
+
+class ExplodingStream(httpx.SyncByteStream):
+    """A body that must never be read."""
+
+    def __iter__(self):  # type: ignore[override]
+        raise AssertionError("the redirect body was read")
+        yield b""  # pragma: no cover
+
+
+def test_a_redirect_body_is_never_read() -> None:
+    # Given a CDN whose redirect carries a (huge) body, and a final hop with the media
+    def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/a":
+            return httpx.Response(
+                302, headers={"location": "/b", "content-length": "5000000000"}, stream=ExplodingStream()
+            )
+        return httpx.Response(200, content=b"media")
+
+    inner = RecordingTransport(respond)
+    policy = EgressPolicy(resolver=resolver_of({"cdn.example": [PUBLIC_V4]}))
+    # When the client follows the redirect
+    with httpx.Client(transport=EgressTransport(policy, inner=inner), follow_redirects=True) as client:
+        response = client.get("https://cdn.example/a")
+    # Then the media arrives and the redirect's body was not touched
+    assert response.content == b"media"
+
+
+def test_the_transport_caps_bytes_per_hop() -> None:
+    inner = RecordingTransport(lambda request: httpx.Response(200, content=b"x" * 100))
+    policy = EgressPolicy(resolver=resolver_of({"cdn.example": [PUBLIC_V4]}))
+    with (
+        httpx.Client(transport=EgressTransport(policy, inner=inner, max_bytes=99)) as client,
+        pytest.raises(MediaTooLarge),
+    ):
+        client.get("https://cdn.example/a")
+
+
+def test_the_transport_caps_time_per_hop() -> None:
+    inner = RecordingTransport(lambda request: httpx.Response(200, content=b"x" * 100))
+    policy = EgressPolicy(resolver=resolver_of({"cdn.example": [PUBLIC_V4]}))
+    with (
+        httpx.Client(transport=EgressTransport(policy, inner=inner, max_seconds=0.0)) as client,
+        pytest.raises(UpstreamUnavailable, match="time limit"),
+    ):
+        client.get("https://cdn.example/a")
+
+
+def test_the_egress_client_follows_at_most_five_redirects_and_ignores_proxy_environment() -> None:
+    client = egress_client(EgressPolicy(resolver=no_dns), timeout=5)
+    assert client.max_redirects == 5
+    assert client.trust_env is False
+    client.close()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Request, Response, Route
+from playwright.sync_api import Page, Request, Response, Route
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from mediavault.errors import (
@@ -30,6 +30,7 @@ from mediavault.observability import logger
 from mediavault.platforms.base import PostInfo
 from mediavault.platforms.generic import DOM_SNAPSHOT_JS, parse_dom, parse_json_media
 from mediavault.safety.egress import EgressPolicy
+from mediavault.safety.proxy import BlockedHop, EgressProxy
 from mediavault.worker.browser import BrowserSession
 
 _MAX_JSON_BYTES = 2 * 1024 * 1024
@@ -48,13 +49,33 @@ class PageResult:
 
 
 class BrowserExtractor:
-    def __init__(self, session: BrowserSession, policy: EgressPolicy, *, timeout: float, settle: float) -> None:
+    """Opens a post in a fresh context of the session's browser.
+
+    The boundary is the session's egress proxy: every connection of the browser is checked there, at
+    connect time, redirect hops included. ``prefilter`` adds cheap early refusals (literal forbidden
+    addresses, before the page is opened and for each request via ``page.route``); ``page.route`` is
+    not a boundary: it sees neither redirect hops nor WebSockets nor ``context.request``.
+    """
+
+    def __init__(
+        self,
+        session: BrowserSession,
+        policy: EgressPolicy,
+        *,
+        timeout: float,
+        settle: float,
+        prefilter: bool = True,
+    ) -> None:
         self._session = session
         self._policy = policy
         self._timeout_ms = timeout * 1000
         self._settle = settle
+        self._prefilter = prefilter
 
     def extract(self, url: str) -> PageResult:
+        refuse_navigation(url)
+        if self._prefilter:
+            self._policy.check_literal(url)
         try:
             return self._extract(url)
         except MediaVaultError:
@@ -65,21 +86,21 @@ class BrowserExtractor:
             raise BrowserError(f"browser failed on {url}: {str(exc).splitlines()[0]}") from exc
 
     def _extract(self, url: str) -> PageResult:
-        blocked: list[str] = []
         json_responses: list[Response] = []
         media: list[Candidate] = []
         in_flight: set[Request] = set()
         last_activity = [time.monotonic()]
+        hops = _Hops()
 
         def guard(route: Route) -> None:
             target = route.request.url
-            if target.startswith(("data:", "blob:")):
+            if target.startswith(("data:", "blob:")) or target == "about:blank":
                 route.continue_()
                 return
             try:
-                self._policy.resolve(target)
+                self._policy.check_literal(target)
             except MediaVaultError:
-                blocked.append(target)
+                hops.refused.append(target)
                 route.abort("blockedbyclient")
                 return
             route.continue_()
@@ -87,10 +108,17 @@ class BrowserExtractor:
         def on_request(request: Request) -> None:
             in_flight.add(request)
             last_activity[0] = time.monotonic()
+            hops.seen.append(request.url)
+            if _is_main_frame_navigation(request, page):
+                hops.navigations.append(request.url)
 
         def on_done(request: Request) -> None:
             in_flight.discard(request)
             last_activity[0] = time.monotonic()
+
+        def on_failed(request: Request) -> None:
+            on_done(request)
+            hops.failed.add(request.url)
 
         def on_response(response: Response) -> None:
             ctype = (response.headers.get("content-type") or "").lower()
@@ -100,35 +128,42 @@ class BrowserExtractor:
                 kind = "gif" if ctype.startswith("image/gif") else "video"
                 media.append(Candidate(url=response.url, kind=kind, source="network", content_type=ctype))
 
+        proxy = self._session.proxy
         with self._session.context() as context:
+            proxy.take_blocked()  # what earlier jobs or the browser itself ran into is not this job's
             page = context.new_page()
-            page.route("**/*", guard)
+            if self._prefilter:
+                page.route("**/*", guard)
             page.on("request", on_request)
             page.on("requestfinished", on_done)
-            page.on("requestfailed", on_done)
+            page.on("requestfailed", on_failed)
             page.on("response", on_response)
+            page.on("websocket", lambda ws: hops.seen.append(ws.url))
             try:
                 response = page.goto(url, wait_until="domcontentloaded", timeout=self._timeout_ms)
-            except PlaywrightError as exc:
-                if url in blocked or blocked:
-                    raise EgressBlocked(f"fetch of {blocked[0]} refused by the egress policy", url=blocked[0]) from exc
-                raise
-            _check_status(url, response)
+                hops.raise_if_navigation_refused(proxy)
+                _check_status(url, response)
 
-            # Wait for the player: until media JSON arrived, or the network was quiet, or time ran out.
-            deadline = time.monotonic() + self._settle
-            info = PostInfo(url=url)
-            read: set[int] = set()
-            while True:
+                # Wait for the player: until media JSON arrived, or the network was quiet, or time ran out.
+                deadline = time.monotonic() + self._settle
+                info = PostInfo(url=url)
+                read: set[int] = set()
+                while True:
+                    info = _read_json(json_responses, read, info)
+                    have_structured = any(c.source == "network-json" for c in info.candidates)
+                    quiet = not in_flight and time.monotonic() - last_activity[0] >= _QUIET_SECONDS
+                    if have_structured or quiet or time.monotonic() >= deadline:
+                        break
+                    page.wait_for_timeout(_POLL_MS)
                 info = _read_json(json_responses, read, info)
-                have_structured = any(c.source == "network-json" for c in info.candidates)
-                quiet = not in_flight and time.monotonic() - last_activity[0] >= _QUIET_SECONDS
-                if have_structured or quiet or time.monotonic() >= deadline:
-                    break
-                page.wait_for_timeout(_POLL_MS)
-            info = _read_json(json_responses, read, info)
+                # A meta refresh or a script may have sent the page itself somewhere forbidden.
+                hops.raise_if_navigation_refused(proxy)
 
-            snapshot = page.evaluate(DOM_SNAPSHOT_JS)
+                snapshot = page.evaluate(DOM_SNAPSHOT_JS)
+                user_agent = page.evaluate("navigator.userAgent")
+            except PlaywrightError:
+                hops.raise_if_navigation_refused(proxy)
+                raise
             dom = parse_dom(snapshot)
             info = dom.merge(info)
             info.candidates.extend(media)
@@ -136,12 +171,60 @@ class BrowserExtractor:
             result = PageResult(
                 info=info,
                 cookies=[dict(cookie) for cookie in context.cookies()],
-                user_agent=page.evaluate("navigator.userAgent"),
-                blocked=blocked,
+                user_agent=user_agent,
+                blocked=hops.refused_requests(proxy.take_blocked()),
             )
-        if blocked:
-            logger.warning("requests refused by the egress policy", extra={"blocked": blocked[:10]})
+        if result.blocked:
+            logger.warning("requests of the page refused by the egress policy", extra={"blocked": result.blocked[:10]})
         return result
+
+
+_NAVIGABLE_SCHEMES = frozenset({"http", "https"})
+
+
+def refuse_navigation(url: str) -> None:
+    """Only http(s) pages are opened: ``file:``, ``data:``, ``chrome:``, ``javascript:``, ``blob:``,
+    ``view-source:``... are refused before the browser sees them (``about:blank`` is harmless)."""
+    if url == "about:blank":
+        return
+    scheme, sep, _ = url.partition(":")
+    if not sep or scheme.strip().lower() not in _NAVIGABLE_SCHEMES or scheme != scheme.strip():
+        shown = scheme.strip().lower() if sep else "(none)"
+        raise EgressBlocked(f"{shown}: URLs are not opened; only http and https", url=url[:200])
+
+
+def _is_main_frame_navigation(request: Request, page: Page) -> bool:
+    try:
+        return request.is_navigation_request() and request.frame == page.main_frame
+    except PlaywrightError:  # service worker requests have no frame
+        return False
+
+
+@dataclass
+class _Hops:
+    """What the page asked for, and what was refused (by ``page.route`` or by the proxy)."""
+
+    seen: list[str] = field(default_factory=list)
+    navigations: list[str] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+    refused: list[str] = field(default_factory=list)  # by the page.route prefilter
+
+    def raise_if_navigation_refused(self, proxy: EgressProxy) -> None:
+        """The page itself (its first request, a redirect hop, a refresh) was refused: the job fails
+        ``EGRESS_BLOCKED`` naming that hop."""
+        refusals = proxy.blocked
+        for hop in self.navigations:
+            by_proxy = any(b.matches(hop) and (b.method != "CONNECT" or hop in self.failed) for b in refusals)
+            if by_proxy or hop in self.refused:
+                raise EgressBlocked(f"the post page's request to {hop} was refused by the egress policy", url=hop)
+
+    def refused_requests(self, refusals: list[BlockedHop]) -> list[str]:
+        """The page's requests that were refused (the browser's own background traffic left out)."""
+        out = list(dict.fromkeys(self.refused))
+        for hop in dict.fromkeys(self.seen):
+            if hop not in out and any(b.matches(hop) for b in refusals):
+                out.append(hop)
+        return out
 
 
 def _check_status(url: str, response: Response | None) -> None:

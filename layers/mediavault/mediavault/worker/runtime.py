@@ -24,13 +24,24 @@ def worker_deps() -> WorkerDeps:
         settings = deps.settings()
         policy = deps.egress_policy()
         store = deps.media_store()
-        http = egress_client(policy, timeout=settings.fetch_timeout_seconds)
+        http = egress_client(
+            policy,
+            timeout=settings.fetch_timeout_seconds,
+            max_bytes=settings.max_media_bytes,
+            max_seconds=settings.fetch_max_seconds,
+        )
+        # The browser's egress proxy: the same policy, the same time limits per connection.
+        proxy_options = {
+            "connect_timeout": min(settings.fetch_timeout_seconds, 10.0),
+            "idle_timeout": settings.fetch_timeout_seconds,
+            "max_seconds": settings.fetch_max_seconds,
+        }
         built = WorkerDeps(
             repo=deps.repository(),
             store=store,
             queue=deps.queue(),
             extractor=BrowserExtractor(
-                thread_session(settings.chromium_path),
+                thread_session(settings.chromium_path, policy, proxy_options),
                 policy,
                 timeout=settings.page_timeout_seconds,
                 settle=settings.page_settle_seconds,
