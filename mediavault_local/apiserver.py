@@ -2,7 +2,9 @@
 
 Routes, methods and which of them require an API key come from the ``Api`` events of the function in
 ``template.yaml``. Like API Gateway: an unknown route answers 403 ``Missing Authentication Token``,
-a missing or wrong ``x-api-key`` answers 403 ``Forbidden``.
+a missing or wrong ``x-api-key`` answers 403 ``Forbidden``, and a request with a known key carries that
+key's id in ``requestContext.identity.apiKeyId`` (the tenant). Several keys can be served at once
+(``api_keys``: key value -> key id), like keys of a usage plan.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class LocalApi:
         *,
         api_key: str,
         api_key_id: str = "local-key",
+        api_keys: dict[str, str] | None = None,
         stage: str = "v1",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -67,6 +70,8 @@ class LocalApi:
         self._routes = routes
         self.api_key = api_key
         self.api_key_id = api_key_id
+        # key value -> key id, as a usage plan's keys; the first key is the stack's default one
+        self.keys: dict[str, str] = {api_key: api_key_id, **(api_keys or {})}
         self.stage = stage
         api = self
 
@@ -117,7 +122,7 @@ class LocalApi:
             self._send(request, 403, {"message": "Missing Authentication Token"})
             return
         key = request.headers.get("x-api-key")
-        if route.key_required and key != self.api_key:
+        if route.key_required and key not in self.keys:
             self._send(request, 403, {"message": "Forbidden"})
             return
         event = self._event(request, route, path, params, parts.query, body, key)
@@ -188,7 +193,7 @@ class LocalApi:
                 "domainName": request.headers.get("host", "localhost"),
                 "identity": {
                     "apiKey": key if route.key_required else None,
-                    "apiKeyId": self.api_key_id if route.key_required else None,
+                    "apiKeyId": self.keys.get(key or "") if route.key_required else None,
                     "sourceIp": request.client_address[0],
                     "userAgent": request.headers.get("user-agent"),
                 },

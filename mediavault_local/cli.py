@@ -1,6 +1,7 @@
 """``mediavault``: the local stack from the command line.
 
 mediavault local up [--port 8080] [--aws-port 5000]     run the stack in the foreground
+mediavault local up --api-key KEY2=tenant-b             serve another API key (another tenant) too
 mediavault local invoke WorkerFunction -e events/sqs_url_only.json
 mediavault demo                                         the whole flow against a bundled sample site
 """
@@ -18,7 +19,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mediavault_local.stack import API_KEY_ENV, STATE_DIR, STATE_FILE, LocalStack, StackOptions, local_pythonpath
+from mediavault_local.stack import (
+    API_KEY_ENV,
+    API_KEYS_ENV,
+    STATE_DIR,
+    STATE_FILE,
+    LocalStack,
+    StackOptions,
+    local_pythonpath,
+    parse_api_keys,
+)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -48,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         "--allow", action="append", default=[], metavar="HOST:PORT",
         help="private address that may be fetched (adds to MEDIAVAULT_EGRESS_ALLOW)",
     )  # fmt: skip
+    up.add_argument(
+        "--api-key", action="append", default=[], metavar="VALUE=ID",
+        help=f"serve another API key with this key id (its tenant); adds to {API_KEYS_ENV}",
+    )  # fmt: skip
     up.add_argument("--verbose", action="store_true", help="worker logs to the console instead of .mediavault/logs")
 
     invoke = local_commands.add_parser("invoke", help="invoke one function with an event file, like sam local invoke")
@@ -76,6 +90,13 @@ def _egress_allow(extra: list[str]) -> list[str]:
     return [*configured, *extra]
 
 
+def _api_keys(extra: list[str]) -> dict[str, str]:
+    try:
+        return parse_api_keys(",".join(extra))
+    except ValueError as exc:
+        raise SystemExit(f"mediavault: --api-key: {exc}") from None
+
+
 def _up(args: argparse.Namespace) -> int:
     root = find_root()
     options = StackOptions(
@@ -85,6 +106,7 @@ def _up(args: argparse.Namespace) -> int:
         workers=args.workers,
         schedule_every=args.schedule_seconds,
         egress_allow=_egress_allow(args.allow),
+        api_keys=_api_keys(args.api_key),
         logs_to_console=args.verbose,
     )
     stopping = threading.Event()
@@ -102,8 +124,10 @@ def _up(args: argparse.Namespace) -> int:
         ("table", "table"), ("queue", "queueUrl"), ("dead letters", "deadLetterQueueUrl"), ("worker logs", "logs"),
     ):  # fmt: skip
         print(f"  {label:<13} {info[key]}")
-    print(f"  (written to {stack.state_path.relative_to(root)}; {API_KEY_ENV} fixes the key)")
-    print(f"Try: curl -s -H 'x-api-key: {info['apiKey']}' -d '{{\"url\": \"https://...\"}}' {info['apiUrl']}/jobs")
+    for entry in info["apiKeys"][1:]:
+        print(f"  {'API key':<13} {entry['key']}  (tenant {entry['keyId']})")
+    print(f"  (written to {stack.state_path.relative_to(root)}; {API_KEY_ENV} fixes the key, tenant local-key)")
+    print(f"Try: curl -s -H 'x-api-key: {info['apiKey']}' --json '{{\"url\": \"https://...\"}}' {info['apiUrl']}/jobs")
     print("Ctrl-C stops it.", flush=True)
     stopping.wait()
     print("stopping: no new messages; letting jobs in flight finish...", flush=True)

@@ -171,7 +171,9 @@ def _export(stack: LocalStack, out: Path) -> list[Path]:
     written = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
-            target = out / obj["Key"].removeprefix("downloads/")
+            # tenants/<tenantId>/downloads/<accountSlug>/... -> <out>/<accountSlug>/...
+            _, found, rest = obj["Key"].partition("downloads/")
+            target = out / (rest if found else obj["Key"])
             target.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, obj["Key"], str(target))
             written.append(target)

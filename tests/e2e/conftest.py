@@ -27,6 +27,10 @@ def module_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield site
 
 
+# A second API key (a second tenant) served by the local stack beside its own key (tenant "local-key").
+TENANT_B_KEY, TENANT_B = "tenant-b-key-value", "tenant-b"
+
+
 @pytest.fixture(scope="module")
 def stack(module_site: Any) -> Iterator[Any]:
     from mediavault_local.stack import LocalStack, StackOptions
@@ -36,6 +40,7 @@ def stack(module_site: Any) -> Iterator[Any]:
         egress_allow=[site_host(module_site)],
         write_state=False,
         schedule_every=3600,  # tests trigger recovery themselves
+        api_keys={TENANT_B_KEY: TENANT_B},
     )
     with LocalStack(options) as running:
         yield running

@@ -96,6 +96,64 @@ def test_a_failed_job_can_be_retried(stack: Any, module_site: Any) -> None:
         assert (again["status"], again["attempt"]) == ("failed", 1)
 
 
+def test_tenants_see_only_their_own_jobs_and_media(stack: Any, module_site: Any) -> None:
+    from mediavault_local.stack import DEFAULT_API_KEY_ID
+    from tests.e2e.conftest import TENANT_B, TENANT_B_KEY
+
+    with api(stack) as tenant_a, api(stack, key=TENANT_B_KEY) as tenant_b:
+        # Given a post archived by tenant A (the stack's own key)
+        created = tenant_a.post("/jobs", json={"url": module_site.url("/posts/og-video"), "force": True})
+        job = wait_for(tenant_a, created.json()["jobId"])
+        assert job["status"] == "completed", job
+        # Then its objects live under A's prefix
+        (media,) = job["media"]
+        prefix = f"tenants/{DEFAULT_API_KEY_ID}/downloads/"
+        assert media["key"].startswith(prefix)
+        assert media["thumbnailKey"].startswith(prefix)
+        assert job["infoKey"].startswith(prefix)
+        keys = [o["Key"] for o in stack.client("s3").list_objects_v2(Bucket=stack.info()["bucket"])["Contents"]]
+        assert all(k.startswith("tenants/") for k in keys)
+
+        # And tenant B cannot read, list, link, retry or cancel it: the same 404 as an unknown id
+        job_id = job["jobId"]
+        for method, path in (("GET", f"/jobs/{job_id}"), ("GET", f"/jobs/{job_id}/media"),
+                             ("POST", f"/jobs/{job_id}/retry"), ("POST", f"/jobs/{job_id}/cancel")):  # fmt: skip
+            answer = tenant_b.request(method, path)
+            assert (answer.status_code, answer.json()["error"]["code"]) == (404, "JOB_NOT_FOUND"), path
+        assert job_id not in {j["jobId"] for j in tenant_b.get("/jobs", params={"limit": 100}).json()["jobs"]}
+        assert job_id in {j["jobId"] for j in tenant_a.get("/jobs", params={"limit": 100}).json()["jobs"]}
+        assert tenant_a.get(f"/jobs/{job_id}/media").status_code == 200
+
+        # And B's own job is B's: under B's prefix, invisible to A
+        own = wait_for(
+            tenant_b, tenant_b.post("/jobs", json={"url": module_site.url("/posts/og-video")}).json()["jobId"]
+        )
+        assert own["status"] == "completed", own
+        assert own["jobId"] != job_id  # the same post is one job per tenant
+        assert own["media"][0]["key"].startswith(f"tenants/{TENANT_B}/downloads/")
+        assert tenant_a.get(f"/jobs/{own['jobId']}").status_code == 404
+
+
+def test_queue_messages_carry_their_tenant_or_land_in_the_default_one(stack: Any, module_site: Any) -> None:
+    from mediavault.jobs.service import job_id_for_message
+    from mediavault_local.stack import DEFAULT_API_KEY_ID
+    from tests.e2e.conftest import TENANT_B, TENANT_B_KEY
+
+    sqs, queue_url = stack.client("sqs"), stack.info()["queueUrl"]
+    url = module_site.url("/posts/video-tag")
+    # Given one message with no tenant and one naming tenant B
+    plain = sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"url": url}))
+    for_b = sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"url": url, "tenantId": TENANT_B}))
+    with api(stack) as tenant_a, api(stack, key=TENANT_B_KEY) as tenant_b:
+        # Then the plain one is the default tenant's (locally: the stack's own key), the other B's
+        default_job = wait_for(tenant_a, job_id_for_message(plain["MessageId"]))
+        b_job = wait_for(tenant_b, job_id_for_message(for_b["MessageId"]))
+        assert default_job["media"][0]["key"].startswith(f"tenants/{DEFAULT_API_KEY_ID}/downloads/")
+        assert b_job["media"][0]["key"].startswith(f"tenants/{TENANT_B}/downloads/")
+        assert tenant_b.get(f"/jobs/{default_job['jobId']}").status_code == 404
+        assert tenant_a.get(f"/jobs/{b_job['jobId']}").status_code == 404
+
+
 def test_the_workers_run_the_image_entrypoint_and_stay_warm(stack: Any, module_site: Any) -> None:
     # Every worker container is `python -m awslambdaric app.lambda_handler`, as in the image
     with api(stack) as client:

@@ -32,7 +32,7 @@ def table(aws: dict[str, Any]) -> Any:
 
 
 def jobs(aws: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(table(aws).scan()["Items"])
+    return [item for item in table(aws).scan()["Items"] if not item["jobId"].startswith("heartbeat#")]
 
 
 def objects(aws: dict[str, Any]) -> dict[str, bytes]:
@@ -68,8 +68,10 @@ def test_a_message_with_only_a_url_is_archived_once(
     expected = (sample_media / "clip-1080p.mp4").read_bytes()
     assert stored[media["key"]] == expected
     assert media["sha256"] == hashlib.sha256(expected).hexdigest()
-    assert media["key"] == f"downloads/generic-sampleuser/{job['jobId']}.mp4"
-    assert media["thumbnailKey"] == f"downloads/generic-sampleuser/thumbnails/{job['jobId']}.jpg"
+    # (the message named no tenant: the deployment's default tenant, under its own prefix)
+    assert job["tenantId"] == aws["env"]["MEDIAVAULT_DEFAULT_TENANT"] == "default"
+    assert media["key"] == f"tenants/default/downloads/generic-sampleuser/{job['jobId']}.mp4"
+    assert media["thumbnailKey"] == f"tenants/default/downloads/generic-sampleuser/thumbnails/{job['jobId']}.jpg"
     assert stored[media["thumbnailKey"]][:3] == b"\xff\xd8\xff"
     info = json.loads(stored[job["infoKey"]])
     assert info["author"]["handle"] == "sampleuser"

@@ -66,7 +66,7 @@ def test_create_job_stores_the_job_and_sends_one_message(api: Any, aws: dict[str
             "url": job["url"],
             "jobId": job["jobId"],
             "force": False,
-            "tenantId": "default",
+            "tenantId": "sample-key-id",  # the tenant is the caller's API key id
             "correlationId": event["requestContext"]["requestId"],
         }
     ]
@@ -163,24 +163,6 @@ def test_media_links_need_a_completed_job(api: Any, load_event: Any) -> None:
     event["path"] = f"/jobs/{job['jobId']}/media"
     status, payload, _ = call(api, event)
     assert (status, payload["error"]["code"]) == (409, "JOB_CONFLICT")
-
-
-def test_health_reports_queue_and_jobs(api: Any, load_event: Any) -> None:
-    call(api, load_event("api_create_job.json"))
-    status, report, _ = call(api, load_event("api_health.json"))
-    assert status == 200
-    assert report["healthy"] is True
-    assert report["queueDepth"] == 1
-    assert report["jobs"] == {"queued": 1, "running": 0}
-    assert report["deadLetters"] == 0
-
-
-def test_health_is_503_with_dead_letters(api: Any, aws: dict[str, Any], load_event: Any) -> None:
-    boto3.client("sqs").send_message(QueueUrl=aws["env"]["MEDIAVAULT_DLQ_URL"], MessageBody="{}")
-    status, report, _ = call(api, load_event("api_health.json"))
-    assert status == 503
-    assert report["healthy"] is False
-    assert "dead-letter" in report["reasons"][0]
 
 
 def test_unknown_route_is_404_with_a_code(api: Any, load_event: Any) -> None:

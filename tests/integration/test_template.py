@@ -261,6 +261,7 @@ def test_global_environment_matches_the_contract(template: dict[str, Any]) -> No
         "MEDIAVAULT_DLQ_URL": {"Ref": "JobsDeadLetterQueue"},
         "MEDIAVAULT_BUCKET": {"Ref": "MediaBucket"},
         "MEDIAVAULT_MAX_ATTEMPTS": "5",
+        "MEDIAVAULT_DEFAULT_TENANT": {"Ref": "DefaultTenant"},
     }
     assert template["Globals"]["Function"]["Tracing"] == "Active"
 
@@ -477,10 +478,28 @@ def test_functions_use_inline_least_privilege_policies(template: dict[str, Any])
 def test_api_requires_keys_and_has_a_usage_plan(template: dict[str, Any]) -> None:
     auth = props(template, "MediaVaultApi")["Auth"]
     assert auth["ApiKeyRequired"] is True
-    plan = auth["UsagePlan"]
-    assert plan["CreateUsagePlan"] in ("PER_API", "SHARED")
-    assert {"RateLimit", "BurstLimit"} <= set(plan["Throttle"])
-    assert {"Limit", "Period"} <= set(plan["Quota"])
+    assert "UsagePlan" not in auth, "usage plans are explicit resources (throttle and quota per plan)"
+    # Each plan is its own resource on the API's stage, with its own throttle and quota
+    plans = {k: r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::ApiGateway::UsagePlan"}
+    assert set(plans) == {"StandardUsagePlan"}
+    for plan in plans.values():
+        assert plan["ApiStages"] == [{"ApiId": {"Ref": "MediaVaultApi"}, "Stage": {"Ref": "MediaVaultApi.Stage"}}]
+        assert {"RateLimit", "BurstLimit"} <= set(plan["Throttle"])
+        assert {"Limit", "Period"} <= set(plan["Quota"])
+    # The deployment's first tenant: one key, attached to the standard plan
+    keys = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::ApiGateway::ApiKey"]
+    assert keys == ["DefaultApiKey"]
+    assert props(template, "DefaultApiKey")["Enabled"] is True
+    attachments = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlanKey"
+    ]
+    assert attachments == [
+        {"KeyId": {"Ref": "DefaultApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "StandardUsagePlan"}}
+    ]
+    # Queue messages without a tenant land in the default tenant, a parameter
+    globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert globals_env["MEDIAVAULT_DEFAULT_TENANT"] == {"Ref": "DefaultTenant"}
+    assert template["Parameters"]["DefaultTenant"]["Default"] == "default"
     assert props(template, "MediaVaultApi")["StageName"] == {"Ref": "StageName"}
     assert template["Parameters"]["StageName"]["Default"] == "v1"
     # only the probes are keyless
@@ -505,9 +524,10 @@ def test_alarms_watch_dead_letters_queue_age_and_the_recovery_heartbeat(template
 def test_outputs(template: dict[str, Any]) -> None:
     assert {
         "ApiUrl", "ApiKeyId", "JobsTableName", "JobsQueueUrl", "DeadLetterQueueUrl",
-        "MediaBucketName", "WorkerFunctionName", "DashboardUrl",
+        "MediaBucketName", "WorkerFunctionName", "DashboardUrl", "StandardUsagePlanId",
     } <= set(template["Outputs"])  # fmt: skip
-    assert template["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "MediaVaultApiApiKey"}
+    assert template["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "DefaultApiKey"}
+    assert template["Outputs"]["StandardUsagePlanId"]["Value"] == {"Ref": "StandardUsagePlan"}
 
 
 def test_dashboard_body_is_valid_json(template: dict[str, Any]) -> None:

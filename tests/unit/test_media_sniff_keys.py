@@ -106,12 +106,21 @@ def test_slugify_caps_the_length_without_a_trailing_dash() -> None:
     assert len(slugify("x" * 500)) == 80
 
 
-def test_keys_are_deterministic_paths_under_downloads() -> None:
-    assert media_key("generic-alice", "job-1", "mp4") == "downloads/generic-alice/job-1.mp4"
-    assert thumbnail_key("generic-alice", "job-1", "jpg") == "downloads/generic-alice/thumbnails/job-1.jpg"
-    assert info_key("generic-alice", "job-1") == "downloads/generic-alice/job-1.info.json"
+def test_keys_are_deterministic_paths_under_the_tenant() -> None:
+    assert media_key("t-1", "generic-alice", "job-1", "mp4") == "tenants/t-1/downloads/generic-alice/job-1.mp4"
+    assert (
+        thumbnail_key("t-1", "generic-alice", "job-1", "jpg")
+        == "tenants/t-1/downloads/generic-alice/thumbnails/job-1.jpg"
+    )
+    assert info_key("t-1", "generic-alice", "job-1") == "tenants/t-1/downloads/generic-alice/job-1.info.json"
 
 
 def test_keys_carry_the_item_index_when_given() -> None:
-    assert media_key("s", "j", "mp4", index=0) == "downloads/s/j-0.mp4"
-    assert thumbnail_key("s", "j", "png", index=2) == "downloads/s/thumbnails/j-2.png"
+    assert media_key("t", "s", "j", "mp4", index=0) == "tenants/t/downloads/s/j-0.mp4"
+    assert thumbnail_key("t", "s", "j", "png", index=2) == "tenants/t/downloads/s/thumbnails/j-2.png"
+
+
+@pytest.mark.parametrize("tenant", ["", "..", "a/b", "../other", "-lead", "a" * 65, "tenant\\x", "t.1", "ünï"])
+def test_a_tenant_id_that_could_leave_its_prefix_is_refused(tenant: str) -> None:
+    with pytest.raises(ValueError, match="tenant id"):
+        media_key(tenant, "s", "j", "mp4")

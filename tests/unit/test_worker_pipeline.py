@@ -195,12 +195,13 @@ def test_a_message_without_job_id_creates_and_completes_its_job() -> None:
     assert job.url == POST  # normalised before it was stored
     assert (job.attempt, job.progress_pct, job.lease_owner) == (1, 100, None)
     (item,) = job.media
-    assert item.key == f"downloads/generic-alice/{job_id}.mp4"
+    assert job.tenant_id == "default"  # no tenantId in the message: the deployment's default tenant
+    assert item.key == f"tenants/default/downloads/generic-alice/{job_id}.mp4"
     assert item.sha256 == hashlib.sha256(MP4).hexdigest()
     assert item.bytes == len(MP4)
-    assert item.thumbnail_key == f"downloads/generic-alice/thumbnails/{job_id}.png"
+    assert item.thumbnail_key == f"tenants/default/downloads/generic-alice/thumbnails/{job_id}.png"
     assert worker.store.objects[item.key] == MP4
-    assert job.info_key == f"downloads/generic-alice/{job_id}.info.json"
+    assert job.info_key == f"tenants/default/downloads/generic-alice/{job_id}.info.json"
     info = worker.store.documents[job.info_key]
     assert (info["jobId"], info["caption"], info["author"]["handle"]) == (job_id, "hi", "alice")
 

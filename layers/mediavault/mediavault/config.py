@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     min_media_bytes: int = Field(default=10 * 1024, ge=1, description="smaller bodies are not media")
     max_media_bytes: int = Field(default=5 * 1024**3, ge=1)
     part_size_bytes: int = Field(default=8 * 1024**2, ge=5 * 1024**2, description="S3 multipart part size")
-    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0, description="per network operation of a fetch")
+    fetch_max_seconds: float = Field(
+        default=600.0, gt=0, description="total time of one fetch (each redirect hop; browser connections too)"
+    )
     page_timeout_seconds: float = Field(default=30.0, gt=0)
     page_settle_seconds: float = Field(default=2.5, ge=0, description="wait for media after DOM ready")
 
@@ -54,7 +57,16 @@ class Settings(BaseSettings):
         default=frozenset(), description="host:port pairs that may be fetched although private (local only)"
     )
 
+    heartbeat_seconds: float = Field(default=30.0, gt=0, description="worker heartbeat period while it works")
+    heartbeat_stale_seconds: float = Field(default=120.0, gt=0, description="older with work pending: unhealthy")
+    recovery_stale_seconds: float = Field(default=600.0, gt=0, description="no recovery run for this long: unhealthy")
     presign_seconds: int = Field(default=3600, ge=1, le=3600)
+    # Same rule as mediavault.tenants.TENANT_ID_PATTERN (a unit test keeps them equal).
+    default_tenant: str = Field(
+        default="default",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+        description="tenant of key-less requests and of queue messages without tenantId",
+    )
     recovery_grace_seconds: int = Field(default=3600, ge=0)
     queued_stale_seconds: int = Field(default=900, ge=0, description="queued this long unclaimed: resend")
 

@@ -9,13 +9,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from mediavault.errors import StorageUnavailable
+from mediavault.tenants import TENANT_ID_PATTERN
 
 
 class JobMessage(BaseModel):
     """The body of a message on the jobs queue.
 
     ``{"url": "..."}`` alone is a complete job: the worker creates the record itself, with an id
-    derived from the SQS message id so a redelivered message never makes a second job.
+    derived from the SQS message id so a redelivered message never makes a second job, in the tenant
+    the message names (``tenantId``) or, when it names none, the deployment's default tenant
+    (``MEDIAVAULT_DEFAULT_TENANT``). A message naming an existing job (``jobId``) runs it in the job's
+    own tenant, whatever ``tenantId`` says. A ``tenantId`` that is not a tenant id (see
+    :mod:`mediavault.tenants`) makes the message malformed: it ends in the dead-letter queue.
     """
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
@@ -23,7 +28,7 @@ class JobMessage(BaseModel):
     url: StrictStr = Field(min_length=1, max_length=4096)
     job_id: StrictStr | None = Field(default=None, alias="jobId", max_length=128)
     force: StrictBool = False
-    tenant_id: StrictStr | None = Field(default=None, alias="tenantId", max_length=128)
+    tenant_id: StrictStr | None = Field(default=None, alias="tenantId", pattern=TENANT_ID_PATTERN)
     correlation_id: StrictStr | None = Field(default=None, alias="correlationId", max_length=256)
 
     def body(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mediavault.errors import LeaseLost, StorageUnavailable
+from mediavault.errors import InvalidRequest, LeaseLost, StorageUnavailable
 from mediavault.jobs.model import Account, Fence, Job, JobError, JobStatus, MediaItem
 
 _THROTTLED = {
@@ -280,6 +280,9 @@ class DynamoJobRepository:
     def by_tenant(
         self, tenant_id: str, *, limit: int, cursor: dict[str, Any] | None = None
     ) -> tuple[list[Job], dict[str, Any] | None]:
+        """One page of the tenant's jobs, newest first. The cursor is ``{"jobId", "createdAt"}`` as the
+        previous page returned it; the tenant is never read from it, so a cursor cannot open another
+        tenant's listing, and one that is not a position answers ``InvalidRequest``."""
         kwargs: dict[str, Any] = {
             "IndexName": "byTenant",
             "KeyConditionExpression": Key("tenantId").eq(tenant_id),
@@ -287,9 +290,11 @@ class DynamoJobRepository:
             "Limit": limit,
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
+            kwargs["ExclusiveStartKey"] = {**_position(cursor), "tenantId": tenant_id}
         page = self._call("query", **kwargs)
-        return [Job.from_item(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
+        last = page.get("LastEvaluatedKey")
+        position = {k: v for k, v in last.items() if k in _POSITION_KEYS} if last else None
+        return [Job.from_item(i) for i in page.get("Items", [])], position
 
     def count_by_status(self, status: JobStatus) -> int:
         kwargs: dict[str, Any] = {
@@ -354,6 +359,16 @@ class DynamoJobRepository:
             return getattr(self._table, method)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc) from exc
+
+
+_POSITION_KEYS = frozenset({"jobId", "createdAt"})
+
+
+def _position(cursor: dict[str, Any]) -> dict[str, str]:
+    """A listing position, checked before DynamoDB sees it (a bad start key would be a 400 there)."""
+    if set(cursor) != _POSITION_KEYS or not all(isinstance(v, str) and 0 < len(v) <= 128 for v in cursor.values()):
+        raise InvalidRequest("cursor is not one this API returned; start again without it")
+    return {k: str(v) for k, v in cursor.items()}
 
 
 def _err(error: JobError) -> dict[str, Any]:

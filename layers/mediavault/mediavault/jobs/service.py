@@ -18,7 +18,6 @@ from mediavault.safety.egress import EgressPolicy
 from mediavault.safety.urls import normalize_url
 
 _JOB_NAMESPACE = uuid.UUID("6f1b8a52-3c1e-4c55-9a57-64a7f7c0b8a1")
-DEFAULT_TENANT = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +117,8 @@ def enqueue(job: Job, *, queue: JobQueue, repo: JobRepository, clock: Clock) -> 
 
 
 def get_job(job_id: str, *, tenant_id: str, repo: JobRepository) -> Job:
+    """The tenant's job. Another tenant's job is "not found" too, never "forbidden": an answer that
+    differed would tell a caller which job ids exist elsewhere. Every service below reads through here."""
     job = repo.get(job_id)
     if job is None or job.tenant_id != tenant_id:
         raise JobNotFound(f"job {job_id} does not exist")

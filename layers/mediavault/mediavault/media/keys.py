@@ -1,9 +1,16 @@
-"""Deterministic S3 keys: the same job always writes to the same place."""
+"""Deterministic S3 keys: the same job always writes to the same place, under its tenant.
+
+``tenants/<tenantId>/downloads/<accountSlug>/<jobId>.<ext>``, the thumbnail under ``thumbnails/`` beside
+it, ``<jobId>.info.json`` next to the media. One prefix per tenant, so a tenant's objects can be listed,
+exported, replicated or given a lifecycle rule of their own.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from mediavault.tenants import check_tenant_id
 
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 
@@ -16,15 +23,20 @@ def slugify(*parts: str | None, fallback: str = "unknown") -> str:
     return slug or fallback
 
 
-def media_key(slug: str, job_id: str, ext: str, *, index: int | None = None) -> str:
+def tenant_prefix(tenant_id: str) -> str:
+    """``tenants/<tenantId>/``; refuses a tenant id that could escape its prefix."""
+    return f"tenants/{check_tenant_id(tenant_id)}/"
+
+
+def media_key(tenant_id: str, slug: str, job_id: str, ext: str, *, index: int | None = None) -> str:
     suffix = f"-{index}" if index is not None else ""
-    return f"downloads/{slug}/{job_id}{suffix}.{ext}"
+    return f"{tenant_prefix(tenant_id)}downloads/{slug}/{job_id}{suffix}.{ext}"
 
 
-def thumbnail_key(slug: str, job_id: str, ext: str, *, index: int | None = None) -> str:
+def thumbnail_key(tenant_id: str, slug: str, job_id: str, ext: str, *, index: int | None = None) -> str:
     suffix = f"-{index}" if index is not None else ""
-    return f"downloads/{slug}/thumbnails/{job_id}{suffix}.{ext}"
+    return f"{tenant_prefix(tenant_id)}downloads/{slug}/thumbnails/{job_id}{suffix}.{ext}"
 
 
-def info_key(slug: str, job_id: str) -> str:
-    return f"downloads/{slug}/{job_id}.info.json"
+def info_key(tenant_id: str, slug: str, job_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}downloads/{slug}/{job_id}.info.json"

@@ -86,15 +86,26 @@ def process_message(
     settings, repo, now = deps.settings, deps.repo, deps.clock.now()
     job_id = message.job_id or job_id_for_message(message_id)
     # Thread-safe keys: the local stack runs several workers in one process.
+    logger.thread_safe_remove_keys(["tenant_id"])  # the previous job's, until this one is claimed
     logger.thread_safe_append_keys(job_id=job_id, correlation_id=message.correlation_id or message_id)
 
-    if message.job_id is None:
-        _create_from_message(job_id, message.url, message.tenant_id, message.correlation_id, deps)
+    try:
+        if message.job_id is None:
+            _create_from_message(job_id, message.url, message.tenant_id, message.correlation_id, deps)
+        job = repo.claim(job_id, owner=owner, now=now, lease_seconds=settings.lease_seconds)
+        if job is None:
+            return _not_claimed(job_id, deps)
+    except MediaVaultError as exc:
+        if not exc.retryable:
+            raise
+        # The table could not be reached or throttled us before the job was ours: the job is unchanged,
+        # so the message comes back after a short backoff (not the queue's long visibility timeout).
+        logger.warning("job not claimed: storage unavailable", extra={"code": exc.code, "error": exc.message})
+        _delay_quietly(deps, receipt_handle, settings.retry_base_seconds)
+        raise RetryLater(exc.code) from exc
 
-    job = repo.claim(job_id, owner=owner, now=now, lease_seconds=settings.lease_seconds)
-    if job is None:
-        return _not_claimed(job_id, deps)
-
+    # The record's tenant is the job's tenant (a message naming a job cannot move it elsewhere).
+    logger.thread_safe_append_keys(tenant_id=job.tenant_id)
     fence = job.fence()
     logger.info("job claimed", extra={"attempt": job.attempt, "url": job.url})
     started = time.monotonic()
@@ -116,10 +127,11 @@ def process_message(
 def _create_from_message(
     job_id: str, raw_url: str, tenant_id: str | None, correlation_id: str | None, deps: WorkerDeps
 ) -> None:
-    """A message without a job id is a job too: create its record once (redeliveries find it)."""
+    """A message without a job id is a job too: create its record once (redeliveries find it),
+    in the message's tenant or, when it names none, the deployment's default tenant."""
     settings, now = deps.settings, deps.clock.now()
     common: dict[str, Any] = {
-        "job_id": job_id, "tenant_id": tenant_id or "default", "now": now,
+        "job_id": job_id, "tenant_id": tenant_id or settings.default_tenant, "now": now,
         "max_attempts": settings.max_attempts, "correlation_id": correlation_id,
     }  # fmt: skip
     try:
@@ -221,7 +233,7 @@ def archive(job: Job, fence: Fence, *, deps: WorkerDeps, deadline: Deadline) -> 
         item.thumbnail_key = thumb.key
 
     deadline.check("writing info.json")
-    key = info_key(account.slug, job.job_id)
+    key = info_key(job.tenant_id, account.slug, job.job_id)
     deps.store.put_json(key, _info_document(job, info, account, [item], archived_at=clock.now()))
     return repo.complete(
         job.job_id, fence, now=clock.now(), platform=info.platform, account=account, media=[item], info_key=key
@@ -244,7 +256,7 @@ def _download_best(
         try:
             return deps.downloader.store(
                 candidate.url,
-                key_for=lambda sniffed: media_key(slug, job.job_id, sniffed.ext),
+                key_for=lambda sniffed: media_key(job.tenant_id, slug, job.job_id, sniffed.ext),
                 kinds=frozenset({"video", "gif", "photo"}),
                 min_bytes=deps.settings.min_media_bytes,
                 deadline=deadline,
@@ -289,7 +301,7 @@ def _thumbnail(
         deadline.check("thumbnail")
         return deps.downloader.store(
             url,
-            key_for=lambda sniffed: thumbnail_key(slug, job.job_id, sniffed.ext),
+            key_for=lambda sniffed: thumbnail_key(job.tenant_id, slug, job.job_id, sniffed.ext),
             kinds=frozenset({"photo"}),
             min_bytes=1,
             deadline=deadline,
