@@ -15,11 +15,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mediavault_local.template import ACCOUNT, REGION, FunctionSpec
 
 _instances = itertools.count(1)
+
+
+class Invocable(Protocol):
+    """One warm instance of a function (in-process module or container process)."""
+
+    def invoke(self, event: dict[str, Any], *, timeout: float | None = None) -> Any: ...
 
 
 class LocalContext:

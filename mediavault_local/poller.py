@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mediavault_local.lambda_runtime import FunctionInstance
+from mediavault_local.lambda_runtime import Invocable
 from mediavault_local.template import REGION
 
 Log = Callable[[str], None]
@@ -28,7 +28,7 @@ class SqsPoller:
         *,
         queue_url: str,
         queue_arn: str,
-        instances: list[FunctionInstance],
+        instances: list[Invocable],
         batch_size: int,
         report_failures: bool,
         idle_seconds: float = 0.25,
@@ -44,27 +44,38 @@ class SqsPoller:
         self._log = log
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._in_flight: dict[int, list[dict[str, Any]]] = {}
         self.busy = 0
         self._lock = threading.Lock()
         self.invocations = 0
         self.errors = 0
 
     def start(self) -> SqsPoller:
-        for index, instance in enumerate(self._instances):
-            thread = threading.Thread(target=self._run, args=(instance,), name=f"worker-{index + 1}", daemon=True)
+        for index in range(len(self._instances)):
+            thread = threading.Thread(target=self._run, args=(index,), name=f"worker-{index + 1}", daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
 
-    def stop(self, timeout: float = 60.0) -> bool:
-        """Stop receiving; wait up to ``timeout`` for in-flight batches. True if all finished."""
+    def stop(self, timeout: float = 60.0) -> list[tuple[Invocable, list[dict[str, Any]]]]:
+        """Stop receiving; wait up to ``timeout`` for in-flight batches to finish.
+
+        Returns what is still running then: each busy instance with the messages it holds.
+        """
         self._stop.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in self._threads)
+        with self._lock:
+            return [(self._instances[i], list(m)) for i, m in self._in_flight.items() if m]
 
-    def _run(self, instance: FunctionInstance) -> None:
+    def busy_instances(self) -> list[Invocable]:
+        """The instances handling a batch right now."""
+        with self._lock:
+            return [self._instances[i] for i, messages in self._in_flight.items() if messages]
+
+    def _run(self, index: int) -> None:
+        instance = self._instances[index]
         try:
             while not self._stop.is_set():
                 try:
@@ -82,17 +93,18 @@ class SqsPoller:
                     time.sleep(1)
                     continue
                 if messages:
-                    self._deliver(instance, messages)
+                    self._deliver(index, instance, messages)
                 else:
                     self._stop.wait(self._idle)
         finally:
             _close_browser()
 
-    def _deliver(self, instance: FunctionInstance, messages: list[dict[str, Any]]) -> None:
+    def _deliver(self, index: int, instance: Invocable, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [self._record(m) for m in messages]}
         with self._lock:
             self.busy += 1
             self.invocations += 1
+            self._in_flight[index] = messages
         try:
             result = instance.invoke(event)
         except Exception as exc:
@@ -103,6 +115,7 @@ class SqsPoller:
         finally:
             with self._lock:
                 self.busy -= 1
+                self._in_flight.pop(index, None)
         failed = set()
         if self._report_failures and isinstance(result, dict):
             failed = {f.get("itemIdentifier") for f in result.get("batchItemFailures") or []}

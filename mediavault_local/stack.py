@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -32,6 +33,8 @@ from mediavault_local.template import REGION, Template
 STATE_DIR = ".mediavault"
 STATE_FILE = "local.json"
 API_KEY_ENV = "MEDIAVAULT_LOCAL_API_KEY"
+API_KEYS_ENV = "MEDIAVAULT_LOCAL_API_KEYS"  # more keys (tenants): "value=id,value=id"
+DEFAULT_API_KEY_ID = "local-key"  # id of the stack's own key, and so the local default tenant
 
 # Variables the local stack adds to every function's environment (never set by template.yaml).
 _LOCAL_ENV = {
@@ -49,7 +52,8 @@ class StackOptions:
     root: Path
     api_port: int = 0
     aws_port: int = 0
-    api_key: str | None = None
+    api_key: str | None = None  # the default key's value (id DEFAULT_API_KEY_ID); else $MEDIAVAULT_LOCAL_API_KEY
+    api_keys: dict[str, str] = field(default_factory=dict)  # more keys: value -> id (one tenant each)
     workers: int | None = None  # default: the template's MaximumConcurrency
     schedule_every: float | None = None  # default: the template's schedule
     egress_allow: list[str] = field(default_factory=list)
@@ -58,6 +62,19 @@ class StackOptions:
     logs_to_console: bool = False
     write_state: bool = True
     serve: bool = True  # False: only moto and the resources (for one-off invocations)
+
+
+def parse_api_keys(text: str) -> dict[str, str]:
+    """``"value=id,value2=id2"`` -> ``{"value": "id", ...}`` (``MEDIAVAULT_LOCAL_API_KEYS``, ``--api-key``)."""
+    keys: dict[str, str] = {}
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        value, sep, key_id = item.rpartition("=")
+        if not sep or not value or not key_id:
+            raise ValueError(f"API key {item!r} is not VALUE=ID")
+        keys[value] = key_id
+    return keys
 
 
 def local_pythonpath(root: Path) -> list[str]:
@@ -72,6 +89,12 @@ class LocalStack:
         self.template = Template(self.root / "template.yaml")
         self.moto = MotoProcess(port=options.aws_port)
         self.api_key = options.api_key or os.environ.get(API_KEY_ENV) or secrets.token_urlsafe(24)
+        # key value -> key id (= tenant), like the keys attached to a usage plan
+        self.api_keys: dict[str, str] = {
+            self.api_key: DEFAULT_API_KEY_ID,
+            **parse_api_keys(os.environ.get(API_KEYS_ENV, "")),
+            **options.api_keys,
+        }
         self.env: dict[str, str] = {}
         self.api: LocalApi | None = None
         self.poller: SqsPoller | None = None
@@ -107,7 +130,9 @@ class LocalStack:
     def stop(self, drain_timeout: float = 30.0) -> None:
         """Stop polling, let in-flight batches finish (up to ``drain_timeout``), then stop everything."""
         if self.poller is not None:
-            self.poller.stop(drain_timeout)
+            abandoned = self.poller.stop(drain_timeout)
+            if abandoned:
+                self._release_abandoned(abandoned)
             self.poller = None
         for schedule in self.schedules:
             schedule.stop()
@@ -122,6 +147,35 @@ class LocalStack:
         if self.options.write_state and self.state_path.exists():
             self.state_path.unlink()
         self._restore_env()
+
+    def _release_abandoned(self, abandoned: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        """Jobs still running when the drain timeout ran out: stop their containers, give the jobs back
+        (``queued``, fenced on the lease they held) and make their messages visible again, so the next
+        start, or another consumer, picks them up at once instead of after the visibility timeout."""
+        from mediavault import deps
+        from mediavault.errors import LeaseLost, ReleasedAtShutdown
+        from mediavault.jobs.model import JobError, JobStatus
+        from mediavault.jobs.service import job_id_for_message
+        from mediavault.queue import parse_body
+
+        repo, sqs = deps.repository(), self.client("sqs")
+        for instance, messages in abandoned:
+            instance.kill()
+            for message in messages:
+                try:
+                    body = parse_body(message.get("Body", ""))
+                except ValueError:
+                    continue
+                job_id = body.job_id or job_id_for_message(message["MessageId"])
+                job = repo.get(job_id)
+                if job is not None and job.status == JobStatus.RUNNING and job.lease_owner:
+                    error = JobError(**ReleasedAtShutdown("the local stack stopped mid-job").to_dict())
+                    with contextlib.suppress(LeaseLost):  # someone else took it over: theirs now
+                        repo.release(job_id, job.fence(), error=error, now=deps.clock.now())
+                sqs.change_message_visibility(
+                    QueueUrl=self.info()["queueUrl"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+                print(f"released job {job_id} (still running at shutdown)", flush=True)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -139,6 +193,7 @@ class LocalStack:
         return {
             "apiUrl": self.api.url if self.api else None,
             "apiKey": self.api_key,
+            "apiKeys": [{"key": value, "keyId": key_id} for value, key_id in self.api_keys.items()],
             "awsEndpoint": self.moto.endpoint,
             "region": REGION,
             "bucket": self.env.get("MEDIAVAULT_BUCKET"),
@@ -173,6 +228,8 @@ class LocalStack:
             local["MEDIAVAULT_CHROMIUM_PATH"] = chromium
         if self.options.egress_allow:
             local["MEDIAVAULT_EGRESS_ALLOW"] = ",".join(self.options.egress_allow)
+        # Queue messages without a tenantId are the stack's own key's jobs (on AWS: the DefaultTenant parameter).
+        local["MEDIAVAULT_DEFAULT_TENANT"] = DEFAULT_API_KEY_ID
         return {**env, **local, **self.options.extra_env}
 
     def _start_api(self) -> None:
@@ -181,8 +238,15 @@ class LocalStack:
         auth = ((api_res.get("Properties") or {}).get("Auth")) or {}
         routes = routes_from_events(spec.events, default_key_required=bool(auth.get("ApiKeyRequired", False)))
         stage = str(self.template.resolve((api_res.get("Properties") or {}).get("StageName", "v1")))
+        extra_keys = {value: key_id for value, key_id in self.api_keys.items() if value != self.api_key}
         self.api = LocalApi(
-            FunctionInstance(spec), routes, api_key=self.api_key, stage=stage, port=self.options.api_port
+            FunctionInstance(spec),
+            routes,
+            api_key=self.api_key,
+            api_key_id=self.api_keys[self.api_key],
+            api_keys=extra_keys,
+            stage=stage,
+            port=self.options.api_port,
         ).start()
 
     def _start_worker(self, session: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mediavault import deps
-from mediavault.jobs.recovery import recover
+from mediavault.jobs.recovery import RecoveryReport, recover
 from mediavault.observability import logger, metrics, tracer
 
 
@@ -15,7 +15,18 @@ from mediavault.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = recover(
+    with deps.heartbeat("recovery"):
+        report = _sweep(event)
+    counts = report.counts()
+    metrics.add_metric(name="RecoveryHeartbeat", unit="Count", value=1)
+    for name, value in counts.items():
+        metrics.add_metric(name=f"Recovery{name[0].upper()}{name[1:]}", unit="Count", value=value)
+    logger.info("recovery run", extra={"counts": counts, "dry_run": report.dry_run})
+    return {"dryRun": report.dry_run, **counts}
+
+
+def _sweep(event: dict[str, Any]) -> RecoveryReport:
+    return recover(
         repo=deps.repository(),
         queue=deps.queue(),
         dlq=deps.dead_letter_queue(),
@@ -24,9 +35,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         clock=deps.clock,
         dry_run=bool((event.get("detail") or {}).get("dryRun", False)),
     )
-    counts = report.counts()
-    metrics.add_metric(name="RecoveryHeartbeat", unit="Count", value=1)
-    for name, value in counts.items():
-        metrics.add_metric(name=f"Recovery{name[0].upper()}{name[1:]}", unit="Count", value=value)
-    logger.info("recovery run", extra={"counts": counts, "dry_run": report.dry_run})
-    return {"dryRun": report.dry_run, **counts}

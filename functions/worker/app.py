@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mediavault import deps
 from mediavault.observability import logger, metrics, tracer
 from mediavault.worker.runtime import handle_record
 
@@ -28,4 +29,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="WorkerHeartbeat", unit="Count", value=1)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    with deps.heartbeat("worker"):
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )

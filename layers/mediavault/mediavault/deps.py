@@ -7,6 +7,7 @@ import functools
 from mediavault import aws
 from mediavault.clock import SystemClock
 from mediavault.config import Settings, get_settings
+from mediavault.heartbeat import DynamoHeartbeatStore, Heartbeat
 from mediavault.jobs.repository import DynamoJobRepository
 from mediavault.queue import JobQueue
 from mediavault.safety.egress import EgressPolicy
@@ -33,6 +34,15 @@ def dead_letter_queue() -> JobQueue | None:
 
 def media_store() -> S3MediaStore:
     return S3MediaStore(aws.client("s3"), settings().bucket, part_size=settings().part_size_bytes)
+
+
+def heartbeats() -> DynamoHeartbeatStore:
+    return DynamoHeartbeatStore(aws.dynamodb_table(settings().table))
+
+
+def heartbeat(component: str) -> Heartbeat:
+    """A heartbeat for ``component`` at the configured period (use as a context manager)."""
+    return Heartbeat(heartbeats(), component, every=settings().heartbeat_seconds, clock=clock)
 
 
 def egress_policy() -> EgressPolicy:

@@ -48,6 +48,13 @@ class PayloadTooLarge(InvalidRequest):
     http_status = 413
 
 
+class UnsupportedMediaType(InvalidRequest):
+    """The request body is not JSON."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
 class EgressBlocked(MediaVaultError):
     """The address may not be fetched (private, loopback, link-local or otherwise not public)."""
 
@@ -177,4 +184,11 @@ class InternalError(MediaVaultError):
     """An unexpected failure; retried in case it was transient."""
 
     code = "INTERNAL_ERROR"
+    retryable = True
+
+
+class ReleasedAtShutdown(MediaVaultError):
+    """The worker was stopped mid-job; the job was given back for another attempt."""
+
+    code = "RELEASED_AT_SHUTDOWN"
     retryable = True

@@ -12,6 +12,7 @@ changes nothing the worker still owns.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,24 +121,36 @@ def _dead_letters(repo: JobRepository, dlq: JobQueue, clock: Clock, report: Reco
 
 
 def _dead_letter(message: dict[str, Any], repo: JobRepository, clock: Clock, report: RecoveryReport) -> None:
+    raw = str(message.get("Body", ""))
     try:
-        body = parse_body(message.get("Body", ""))
+        body = parse_body(raw)
+        job_id: str | None = body.job_id or job_id_for_message(message["MessageId"])
     except (ValueError, ValidationError):
+        job_id = _named_job(raw)
+    if job_id is None:
         report.dropped_messages += 1
         logger.error(
-            "recovery: dead-lettered message is not a job message; drained",
-            extra={"message_id": message.get("MessageId"), "body": str(message.get("Body", ""))[:4096]},
+            "recovery: dead-lettered message names no job; drained",
+            extra={"message_id": message.get("MessageId"), "body": raw[:4096]},
         )
         return
-    job_id = body.job_id or job_id_for_message(message["MessageId"])
-    cause = DeadLettered(
-        f"the job's message failed {message.get('Attributes', {}).get('ApproximateReceiveCount', 'too many')} times"
-    )
+    receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "too many")
+    cause = DeadLettered(f"the job's message was received {receives} times without success")
     if repo.fail_dead_lettered(job_id, now=clock.now(), error=JobError(**cause.to_dict())) is not None:
         report.dead_lettered.append(job_id)
         logger.info("recovery: job dead-lettered", extra={"job_id": job_id})
     else:
         logger.info("recovery: dead-lettered message's job already settled", extra={"job_id": job_id})
+
+
+def _named_job(raw: str) -> str | None:
+    """The ``jobId`` a message names even when the rest of it is unusable (a poison message)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    job_id = data.get("jobId") if isinstance(data, dict) else None
+    return job_id if isinstance(job_id, str) and 0 < len(job_id) <= 128 else None
 
 
 def _incomplete_uploads(
