@@ -33,9 +33,12 @@ from urllib.parse import urlsplit
 
 from .media import CLIP_VARIANTS, generate_media
 
-__all__ = ["SAMPLE_POSTS", "RequestRecord", "SamplePost", "SampleSite"]
+__all__ = ["MEMBER_COOKIE", "SAMPLE_POSTS", "RequestRecord", "SamplePost", "SampleSite"]
 
 log = logging.getLogger(__name__)
+
+#: The login cookie the members-only post wants (name, value).
+MEMBER_COOKIE = ("member_session", "s3cr3t-member-token")
 
 #: (method, path including any query string, request headers)
 RequestRecord = tuple[str, str, dict[str, str]]
@@ -97,6 +100,13 @@ SAMPLE_POSTS: tuple[SamplePost, ...] = (
     SamplePost("/posts/missing", 404, "404 page (as is every unknown /posts/...)", None),
     SamplePost("/posts/gone", 410, "410 Gone (deleted post)", None),
     SamplePost("/posts/flaky", 503, "503 for the first N requests, then the og-video page", "clip-720p.mp4"),
+    SamplePost(
+        "/posts/members",
+        403,
+        f"members only: 403 unless the request carries the cookie {MEMBER_COOKIE[0]}={MEMBER_COOKIE[1]}, "
+        "then the og-video page",
+        "clip-720p.mp4",
+    ),
     SamplePost("/posts/html-as-video", 200, "og:video -> /media/fake.mp4: 200 video/mp4 but an HTML body", None),
     SamplePost("/posts/tiny-video", 200, "og:video -> /media/tiny.mp4: 5 KB truncated mp4", None),
     SamplePost("/posts/empty-video", 200, "og:video -> /media/empty.mp4: 200 with a 0-byte body", None),
@@ -505,6 +515,14 @@ class _Handler(BaseHTTPRequestHandler):
         path = path.rstrip("/") or path
         if path == "/posts/gone":
             self._send_html(HTTPStatus.GONE, _error_page(HTTPStatus.GONE, "This post was deleted."), head=head)
+            return
+        if path == "/posts/members":
+            wanted = f"{MEMBER_COOKIE[0]}={MEMBER_COOKIE[1]}"
+            if wanted not in [c.strip() for c in (self.headers.get("Cookie") or "").split(";")]:
+                page = _error_page(HTTPStatus.FORBIDDEN, "Log in to see this post.")
+                self._send_html(HTTPStatus.FORBIDDEN, page, head=head)
+                return
+            self._send_html(HTTPStatus.OK, _PAGES["/posts/og-video"](self._origin()), head=head)
             return
         if path == "/posts/flaky":
             if site._flaky_should_fail():

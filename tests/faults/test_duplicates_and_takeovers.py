@@ -66,7 +66,7 @@ class _StaticExtractor:
     def __init__(self, site: Any) -> None:
         self._site = site
 
-    def extract(self, url: str) -> PageResult:
+    def extract(self, url: str, *, cookies: Any = ()) -> PageResult:
         media = self._site.url("/media/clip-720p.mp4")
         info = PostInfo(
             url=url,
@@ -218,7 +218,7 @@ def test_the_deadline_guard_releases_the_job_and_the_next_attempt_completes_it(
 
 
 class _PhotoExtractor(_StaticExtractor):
-    def extract(self, url: str) -> PageResult:
+    def extract(self, url: str, *, cookies: Any = ()) -> PageResult:
         photo = self._site.url("/media/photo.jpg")
         info = PostInfo(
             url=url, author_handle="burst", candidates=[Candidate(url=photo, kind="photo", source="og:image")]

@@ -276,7 +276,7 @@ class FakeExtractor:
         self.error = error
         self.calls: list[str] = []
 
-    def extract(self, url: str) -> PageResult:
+    def extract(self, url: str, *, cookies: Any = ()) -> PageResult:
         self.calls.append(url)
         if self.error is not None:
             raise self.error

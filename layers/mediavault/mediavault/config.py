@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=30.0, gt=0, description="worker heartbeat period while it works")
     heartbeat_stale_seconds: float = Field(default=120.0, gt=0, description="older with work pending: unhealthy")
     recovery_stale_seconds: float = Field(default=600.0, gt=0, description="no recovery run for this long: unhealthy")
+    cookies_secret_prefix: str | None = Field(
+        default=None, description="Secrets Manager name prefix of per-tenant login cookies (<prefix><tenantId>)"
+    )
+    cookies_file: str | None = Field(default=None, description="local runs: a file of login cookies instead")
     presign_seconds: int = Field(default=3600, ge=1, le=3600)
     # Same rule as mediavault.tenants.TENANT_ID_PATTERN (a unit test keeps them equal).
     default_tenant: str = Field(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from mediavault.errors import (
     PostUnavailable,
     UpstreamUnavailable,
 )
+from mediavault.logins import LoginCookie, LoginCookiesInvalid
 from mediavault.media.candidates import Candidate
 from mediavault.observability import logger
 from mediavault.platforms.base import PostInfo
@@ -72,12 +74,12 @@ class BrowserExtractor:
         self._settle = settle
         self._prefilter = prefilter
 
-    def extract(self, url: str) -> PageResult:
+    def extract(self, url: str, *, cookies: Sequence[LoginCookie] = ()) -> PageResult:
         refuse_navigation(url)
         if self._prefilter:
             self._policy.check_literal(url)
         try:
-            return self._extract(url)
+            return self._extract(url, cookies)
         except MediaVaultError:
             raise
         except PlaywrightTimeout as exc:
@@ -85,7 +87,7 @@ class BrowserExtractor:
         except PlaywrightError as exc:
             raise BrowserError(f"browser failed on {url}: {str(exc).splitlines()[0]}") from exc
 
-    def _extract(self, url: str) -> PageResult:
+    def _extract(self, url: str, cookies: Sequence[LoginCookie]) -> PageResult:
         json_responses: list[Response] = []
         media: list[Candidate] = []
         in_flight: set[Request] = set()
@@ -131,6 +133,11 @@ class BrowserExtractor:
         proxy = self._session.proxy
         with self._session.context() as context:
             proxy.take_blocked()  # what earlier jobs or the browser itself ran into is not this job's
+            if cookies:
+                try:
+                    context.add_cookies([c.for_playwright() for c in cookies])  # type: ignore[misc]
+                except PlaywrightError:
+                    raise LoginCookiesInvalid("the browser refused the configured login cookies") from None
             page = context.new_page()
             if self._prefilter:
                 page.route("**/*", guard)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from mediavault.errors import (
 from mediavault.jobs.model import Account, Fence, Job, JobError, JobStatus, MediaItem
 from mediavault.jobs.repository import JobRepository
 from mediavault.jobs.service import job_id_for_message, new_job
+from mediavault.logins import CookieSource, LoginCookie, NoCookies
 from mediavault.media.candidates import Candidate, rank
 from mediavault.media.keys import info_key, media_key, slugify, thumbnail_key
 from mediavault.observability import logger, metrics
@@ -44,7 +46,7 @@ _PROGRESS_EVERY_SECONDS = 5.0
 
 
 class Extractor(Protocol):
-    def extract(self, url: str) -> PageResult: ...
+    def extract(self, url: str, *, cookies: Sequence[LoginCookie] = ()) -> PageResult: ...
 
 
 @dataclass
@@ -56,6 +58,7 @@ class WorkerDeps:
     downloader: Downloader
     settings: Settings
     clock: Clock
+    cookies: CookieSource = field(default_factory=NoCookies)
 
 
 class RetryLater(Exception):
@@ -205,7 +208,7 @@ def archive(job: Job, fence: Fence, *, deps: WorkerDeps, deadline: Deadline) -> 
     """Run the pipeline for a claimed job and complete it (raises on any failure)."""
     repo, clock = deps.repo, deps.clock
     deadline.check("extraction")
-    page = deps.extractor.extract(job.url)
+    page = deps.extractor.extract(job.url, cookies=deps.cookies.for_tenant(job.tenant_id))
     info = page.info
     ranked = rank(info.candidates)
     logger.info("post extracted", extra={"candidates": len(ranked), "blocked": len(page.blocked)})

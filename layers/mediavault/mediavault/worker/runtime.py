@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from mediavault import deps
+from mediavault.logins import cookie_source
 from mediavault.observability import logger
 from mediavault.safety.egress import egress_client
 from mediavault.worker.browser import thread_session
@@ -49,6 +50,7 @@ def worker_deps() -> WorkerDeps:
             downloader=Downloader(http, store, max_bytes=settings.max_media_bytes),
             settings=settings,
             clock=deps.clock,
+            cookies=cookie_source(secret_prefix=settings.cookies_secret_prefix, file=settings.cookies_file),
         )
         _local.deps = built
     return built
