@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
+from mediavault import deps
 from mediavault.jobs.model import JobStatus
 from mediavault.jobs.repository import DynamoJobRepository
 from mediavault.jobs.service import new_job
@@ -130,3 +131,57 @@ def test_stray_multipart_uploads_are_aborted_but_not_those_of_running_jobs(
     assert swept["abortedUploads"] == 1
     # The upload of the job that is still running is left alone
     assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [f"downloads/x/{live_job}.mp4"]
+
+
+def test_objects_of_no_completed_job_are_removed_after_the_grace_period(
+    aws: dict[str, Any], repo: DynamoJobRepository, function: Any, load_event: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediavault.jobs.model import Account, MediaItem
+
+    s3 = boto3.client("s3")
+    bucket = aws["env"]["MEDIAVAULT_BUCKET"]
+    done, failed, busy = (
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+        "33333333-3333-4333-8333-333333333333",
+    )
+    # Given a completed job with its objects, plus a stray variant an earlier attempt wrote ...
+    running(repo, done, claimed_ago=10, attempts_left=4)
+    job = repo.get(done)
+    assert job is not None
+    prefix = "tenants/default/downloads/generic-x"
+    media = MediaItem(
+        kind="video",
+        key=f"{prefix}/{done}.mp4",
+        content_type="video/mp4",
+        bytes=1,
+        sha256="0",
+        source_url="https://example.com/v.mp4",
+        thumbnail_key=f"{prefix}/thumbnails/{done}.jpg",
+    )
+    repo.complete(done, job.fence(), now=time.time(), platform="generic",
+                  account=Account(platform="generic", slug="generic-x"), media=[media],
+                  info_key=f"{prefix}/{done}.info.json")  # fmt: skip
+    kept = [media.key, media.thumbnail_key, f"{prefix}/{done}.info.json"]
+    # ... a failed job's leftovers, a running job's partial output, and an object that names no job
+    running(repo, failed, claimed_ago=10, attempts_left=0)
+    dead = repo.get(failed)
+    assert dead is not None
+    repo.fail(failed, dead.fence(), error=_err(), now=time.time())
+    running(repo, busy, claimed_ago=10, attempts_left=4)
+    removed = [f"{prefix}/{done}.webm", f"{prefix}/{failed}.mp4"]
+    untouched = [f"{prefix}/{busy}.mp4", "notes/readme.txt"]
+    for key in (*kept, *removed, *untouched):
+        s3.put_object(Bucket=bucket, Key=str(key), Body=b"x")
+
+    # Within the grace period (the template's hour) nothing is removed
+    assert function("RecoveryFunction").invoke(load_event("recovery_schedule.json"))["removedObjects"] == 0
+
+    # Past it, a dry run lists exactly the orphans, and a real run removes them
+    monkeypatch.setenv("MEDIAVAULT_RECOVERY_GRACE_SECONDS", "0")
+    deps.reset()
+    time.sleep(1.1)  # S3's LastModified has one-second resolution
+    assert function("RecoveryFunction").invoke(load_event("recovery_dry_run.json"))["removedObjects"] == 2
+    assert function("RecoveryFunction").invoke(load_event("recovery_schedule.json"))["removedObjects"] == 2
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert left == {*kept, *untouched}

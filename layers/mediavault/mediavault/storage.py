@@ -33,6 +33,12 @@ class MediaStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredObject:
+    key: str
+    modified: float
+
+
+@dataclass(frozen=True, slots=True)
 class IncompleteUpload:
     key: str
     upload_id: str
@@ -149,6 +155,18 @@ class S3MediaStore:
         except BotoCoreError as exc:
             raise StorageUnavailable(f"S3 unreachable ({type(exc).__name__})") from exc
         return True
+
+    def objects(self) -> Iterator[StoredObject]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket):
+                for obj in page.get("Contents", []):
+                    yield StoredObject(obj["Key"], obj["LastModified"].timestamp())
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"S3 request failed ({exc})") from exc
+
+    def delete(self, key: str) -> None:
+        _s3(self._client.delete_object, Bucket=self.bucket, Key=key)
 
     def incomplete_uploads(self) -> Iterator[IncompleteUpload]:
         paginator = self._client.get_paginator("list_multipart_uploads")

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from mediavault.clock import Clock, iso
 from mediavault.config import Settings
 from mediavault.errors import DeadLettered, RecoveredFromRestart
-from mediavault.jobs.model import JobError, JobStatus
+from mediavault.jobs.model import Job, JobError, JobStatus
 from mediavault.jobs.repository import JobRepository
 from mediavault.jobs.service import enqueue, job_id_for_message
 from mediavault.observability import logger
@@ -41,6 +41,7 @@ class RecoveryReport:
     dead_lettered: list[str] = field(default_factory=list)
     dropped_messages: int = 0
     aborted_uploads: list[str] = field(default_factory=list)
+    removed_objects: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def counts(self) -> dict[str, int]:
@@ -51,6 +52,7 @@ class RecoveryReport:
             "deadLettered": len(self.dead_lettered),
             "droppedMessages": self.dropped_messages,
             "abortedUploads": len(self.aborted_uploads),
+            "removedObjects": len(self.removed_objects),
         }
 
 
@@ -71,6 +73,7 @@ def recover(
         _dead_letters(repo, dlq, clock, report)
     if store is not None:
         _incomplete_uploads(store, repo, settings, clock, report)
+        _orphaned_objects(store, repo, settings, clock, report)
     return report
 
 
@@ -170,3 +173,36 @@ def _incomplete_uploads(
         if not report.dry_run:
             store.abort_upload(upload)
             logger.info("recovery: incomplete upload aborted", extra={"key": upload.key})
+
+
+def _orphaned_objects(
+    store: S3MediaStore, repo: JobRepository, settings: Settings, clock: Clock, report: RecoveryReport
+) -> None:
+    """Remove objects older than the grace period that no completed job lists (a failed or cancelled job's,
+    a variant an earlier attempt wrote under another extension). Jobs still queued or running keep theirs;
+    objects whose key names no job are not ours to judge."""
+    cutoff = clock.now() - settings.recovery_grace_seconds
+    jobs: dict[str, Job | None] = {}
+    for obj in store.objects():
+        if obj.modified >= cutoff:
+            continue
+        named = _JOB_ID_IN_KEY.search(obj.key.rsplit("/", 1)[-1])
+        if named is None:
+            continue
+        job_id = named.group(0)
+        if job_id not in jobs:
+            jobs[job_id] = repo.get(job_id)
+        job = jobs[job_id]
+        if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            continue
+        if job is not None and job.status == JobStatus.COMPLETED and obj.key in _keys_of(job):
+            continue
+        report.removed_objects.append(obj.key)
+        if not report.dry_run:
+            store.delete(obj.key)
+            logger.info("recovery: object of no completed job removed", extra={"job_id": job_id, "key": obj.key})
+
+
+def _keys_of(job: Job) -> set[str]:
+    keys = {m.key for m in job.media} | {m.thumbnail_key for m in job.media if m.thumbnail_key}
+    return keys | ({job.info_key} if job.info_key else set())
