@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, ROOT, site_host
+from tests.conftest import CHROMIUM, ROOT, clear_worker_state, site_host
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,3 +48,16 @@ def stack(module_site: Any) -> Iterator[Any]:
 
 def repo_path(*parts: str) -> Path:
     return ROOT.joinpath(*parts)
+
+
+@pytest.fixture
+def worker(aws: dict[str, Any], sample_site: Any, function: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The worker handler in this process (moto's mock_aws, Debian's Chromium), allowed to fetch the sample site."""
+    from mediavault import deps
+
+    monkeypatch.setenv("MEDIAVAULT_EGRESS_ALLOW", site_host(sample_site))
+    monkeypatch.setenv("MEDIAVAULT_CHROMIUM_PATH", str(CHROMIUM))
+    deps.reset()
+    clear_worker_state()
+    yield function("WorkerFunction")
+    clear_worker_state()

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from mediavault import deps
 from mediavault.logins import FileCookies, LoginCookie, parse_cookies
 from mediavault_local.samples.site import MEMBER_COOKIE
-from tests.conftest import CHROMIUM, clear_worker_state, site_host
+from tests.conftest import site_host
 
 pytestmark = pytest.mark.e2e
 
 SECRET_VALUE = MEMBER_COOKIE[1]
-
-
-@pytest.fixture
-def worker(aws: dict[str, Any], sample_site: Any, function: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("MEDIAVAULT_EGRESS_ALLOW", site_host(sample_site))
-    monkeypatch.setenv("MEDIAVAULT_CHROMIUM_PATH", str(CHROMIUM))
-    deps.reset()
-    clear_worker_state()
-    yield function("WorkerFunction")
-    clear_worker_state()
 
 
 def netscape(site: Any) -> str:

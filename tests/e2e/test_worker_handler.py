@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from mediavault import deps
-from tests.conftest import CHROMIUM, clear_worker_state, site_host
-
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def worker(aws: dict[str, Any], sample_site: Any, function: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("MEDIAVAULT_EGRESS_ALLOW", site_host(sample_site))
-    monkeypatch.setenv("MEDIAVAULT_CHROMIUM_PATH", str(CHROMIUM))
-    deps.reset()
-    clear_worker_state()
-    yield function("WorkerFunction")
-    clear_worker_state()
 
 
 def table(aws: dict[str, Any]) -> Any:
