@@ -10,6 +10,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mediavault.errors import StorageUnavailable
 
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 4},
@@ -45,3 +48,33 @@ def reset_clients() -> None:
     _session.cache_clear()
     client.cache_clear()
     dynamodb_table.cache_clear()
+
+
+_THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def unavailable(service: str, exc: ClientError | BotoCoreError) -> StorageUnavailable:
+    """A boto3 failure as the taxonomy's retryable ``STORAGE_UNAVAILABLE`` (callers ``raise ... from exc``)."""
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        return StorageUnavailable(f"{service} request failed ({'throttled' if code in _THROTTLED else code})")
+    return StorageUnavailable(f"{service} unreachable ({type(exc).__name__})")
+
+
+def call(service: str, method: Any, **kwargs: Any) -> Any:
+    """``method(**kwargs)`` with boto3's errors translated by :func:`unavailable`."""
+    try:
+        return method(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise unavailable(service, exc) from exc

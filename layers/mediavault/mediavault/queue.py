@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from mediavault.errors import StorageUnavailable
+from mediavault import aws
 from mediavault.tenants import TENANT_ID_PATTERN
 
 
@@ -89,10 +88,4 @@ def parse_body(body: str) -> JobMessage:
 
 
 def _sqs(method: Any, **kwargs: Any) -> Any:
-    try:
-        return method(**kwargs)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        raise StorageUnavailable(f"SQS request failed ({code})") from exc
-    except BotoCoreError as exc:
-        raise StorageUnavailable(f"SQS unreachable ({type(exc).__name__})") from exc
+    return aws.call("SQS", method, **kwargs)

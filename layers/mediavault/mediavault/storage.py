@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mediavault.errors import StorageUnavailable
+from mediavault import aws
 from mediavault.observability import logger
 
 
@@ -149,11 +149,11 @@ class S3MediaStore:
         try:
             self._client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return False
-            raise StorageUnavailable(f"S3 request failed ({exc})") from exc
+            raise aws.unavailable("S3", exc) from exc
         except BotoCoreError as exc:
-            raise StorageUnavailable(f"S3 unreachable ({type(exc).__name__})") from exc
+            raise aws.unavailable("S3", exc) from exc
         return True
 
     def objects(self) -> Iterator[StoredObject]:
@@ -163,7 +163,7 @@ class S3MediaStore:
                 for obj in page.get("Contents", []):
                     yield StoredObject(obj["Key"], obj["LastModified"].timestamp())
         except (ClientError, BotoCoreError) as exc:
-            raise StorageUnavailable(f"S3 request failed ({exc})") from exc
+            raise aws.unavailable("S3", exc) from exc
 
     def delete(self, key: str) -> None:
         _s3(self._client.delete_object, Bucket=self.bucket, Key=key)
@@ -175,17 +175,11 @@ class S3MediaStore:
                 for upload in page.get("Uploads", []):
                     yield IncompleteUpload(upload["Key"], upload["UploadId"], upload["Initiated"].timestamp())
         except (ClientError, BotoCoreError) as exc:
-            raise StorageUnavailable(f"S3 request failed ({exc})") from exc
+            raise aws.unavailable("S3", exc) from exc
 
     def abort_upload(self, upload: IncompleteUpload) -> None:
         _s3(self._client.abort_multipart_upload, Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id)
 
 
 def _s3(method: Any, **kwargs: Any) -> Any:
-    try:
-        return method(**kwargs)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        raise StorageUnavailable(f"S3 request failed ({code})") from exc
-    except BotoCoreError as exc:
-        raise StorageUnavailable(f"S3 unreachable ({type(exc).__name__})") from exc
+    return aws.call("S3", method, **kwargs)

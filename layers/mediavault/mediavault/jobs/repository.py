@@ -13,16 +13,9 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mediavault import aws
 from mediavault.errors import InvalidRequest, LeaseLost, StorageUnavailable
 from mediavault.jobs.model import Account, Fence, Job, JobError, JobStatus, MediaItem
-
-_THROTTLED = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
 
 
 class JobRepository(Protocol):
@@ -72,7 +65,7 @@ class DynamoJobRepository:
         try:
             self._table.put_item(Item=job.to_item(), ConditionExpression=Attr("jobId").not_exists())
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise _storage_error(exc) from exc
         except BotoCoreError as exc:
@@ -348,7 +341,7 @@ class DynamoJobRepository:
         try:
             return Job.from_item(self._table.update_item(**kwargs)["Attributes"])
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise _storage_error(exc) from exc
         except BotoCoreError as exc:
@@ -375,13 +368,5 @@ def _err(error: JobError) -> dict[str, Any]:
     return error.model_dump(mode="json", by_alias=True)
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _storage_error(exc: Exception) -> StorageUnavailable:
-    if isinstance(exc, ClientError):
-        code = _code(exc)
-        retry_hint = "throttled" if code in _THROTTLED else code
-        return StorageUnavailable(f"DynamoDB request failed ({retry_hint})")
-    return StorageUnavailable(f"DynamoDB unreachable ({type(exc).__name__})")
+def _storage_error(exc: ClientError | BotoCoreError) -> StorageUnavailable:
+    return aws.unavailable("DynamoDB", exc)
