@@ -150,7 +150,7 @@ def _running_stack(root: Path) -> dict[str, Any] | None:
 
 def _invoke(args: argparse.Namespace) -> int:
     from mediavault_local.lambda_runtime import ContainerInstance, FunctionInstance
-    from mediavault_local.stack import _LOCAL_ENV, _reset_package_state
+    from mediavault_local.stack import LOCAL_ENV, reset_package_state
     from mediavault_local.template import Template
 
     root = find_root()
@@ -160,7 +160,7 @@ def _invoke(args: argparse.Namespace) -> int:
     running = _running_stack(root)
     stack = None
     if running is not None:
-        env = {**_LOCAL_ENV, **running["functionEnvironment"], "AWS_ENDPOINT_URL": running["awsEndpoint"]}
+        env = {**LOCAL_ENV, **running["functionEnvironment"], "AWS_ENDPOINT_URL": running["awsEndpoint"]}
         print(f"using the running local stack at {running['awsEndpoint']}", file=sys.stderr)
     else:
         stack = LocalStack(StackOptions(root=root, serve=False, write_state=False)).start()
@@ -170,7 +170,7 @@ def _invoke(args: argparse.Namespace) -> int:
     if allow:
         env = {**env, "MEDIAVAULT_EGRESS_ALLOW": ",".join(allow)}
     os.environ.update(env)
-    _reset_package_state()
+    reset_package_state()
     # Like `sam local invoke`: the function's logs on stderr, its result alone on stdout.
     sys.stdout.flush()
     stdout = os.dup(1)

@@ -37,7 +37,7 @@ API_KEYS_ENV = "MEDIAVAULT_LOCAL_API_KEYS"  # more keys (tenants): "value=id,val
 DEFAULT_API_KEY_ID = "local-key"  # id of the stack's own key, and so the local default tenant
 
 # Variables the local stack adds to every function's environment (never set by template.yaml).
-_LOCAL_ENV = {
+LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
@@ -115,7 +115,7 @@ class LocalStack:
             self.physical = provision(self.template, session)
             self.env = self._function_environment()
             self._apply_env(self.env)
-            _reset_package_state()
+            reset_package_state()
             if self.options.serve:
                 self._start_api()
                 self._start_worker(session)
@@ -213,7 +213,7 @@ class LocalStack:
     # --- wiring -------------------------------------------------------------------------------
 
     def _configure_environment(self) -> None:
-        self._apply_env({**_LOCAL_ENV, "AWS_ENDPOINT_URL": self.moto.endpoint})
+        self._apply_env({**LOCAL_ENV, "AWS_ENDPOINT_URL": self.moto.endpoint})
 
     def _function_environment(self) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -223,7 +223,7 @@ class LocalStack:
                     raise RuntimeError(f"{key} differs between functions; the local stack shares one environment")
                 env[key] = value
         chromium = self.options.chromium_path or os.environ.get("MEDIAVAULT_CHROMIUM_PATH") or _debian_chromium()
-        local = {**_LOCAL_ENV, "AWS_ENDPOINT_URL": self.moto.endpoint}
+        local = {**LOCAL_ENV, "AWS_ENDPOINT_URL": self.moto.endpoint}
         if chromium:
             local["MEDIAVAULT_CHROMIUM_PATH"] = chromium
         if self.options.egress_allow:
@@ -298,7 +298,7 @@ class LocalStack:
             else:
                 os.environ[key] = value
         self._saved_env = {}
-        _reset_package_state()
+        reset_package_state()
 
 
 def _debian_chromium() -> str | None:
@@ -309,7 +309,7 @@ def _debian_chromium() -> str | None:
     return None
 
 
-def _reset_package_state() -> None:
+def reset_package_state() -> None:
     """Settings and clients are cached per process; the stack just changed what they should read."""
     if "mediavault.deps" in sys.modules:
         sys.modules["mediavault.deps"].reset()

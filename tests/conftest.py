@@ -24,7 +24,7 @@ from moto import mock_aws
 from mediavault import deps
 from mediavault_local.lambda_runtime import FunctionInstance, LocalContext
 from mediavault_local.provision import provision
-from mediavault_local.stack import _LOCAL_ENV
+from mediavault_local.stack import LOCAL_ENV
 from mediavault_local.template import REGION, Template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def site_host(site: Any) -> str:
 def aws(monkeypatch: pytest.MonkeyPatch, template: Template) -> Iterator[dict[str, Any]]:
     """moto started before any client exists; table, queues and bucket created from template.yaml;
     the functions' environment set as the template sets it."""
-    for key, value in _LOCAL_ENV.items():
+    for key, value in LOCAL_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MediaVault")
