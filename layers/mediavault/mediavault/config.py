@@ -57,6 +57,16 @@ class Settings(BaseSettings):
         default=frozenset(), description="host:port pairs that may be fetched although private (local only)"
     )
 
+    platform_hosts: Annotated[dict[str, frozenset[str]], NoDecode] = Field(
+        default_factory=dict,
+        description="extra hosts a platform answers to: x=127.0.0.1:8123,x=mirror.example,bluesky=...",
+    )
+    platform_api: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="base URL of a platform's JSON endpoint: x=http://127.0.0.1:8123,bluesky=https://...",
+    )
+    include_quoted: bool = Field(default=False, description="also archive the media of a quoted post")
+
     heartbeat_seconds: float = Field(default=30.0, gt=0, description="worker heartbeat period while it works")
     heartbeat_stale_seconds: float = Field(default=120.0, gt=0, description="older with work pending: unhealthy")
     recovery_stale_seconds: float = Field(default=600.0, gt=0, description="no recovery run for this long: unhealthy")
@@ -81,6 +91,27 @@ class Settings(BaseSettings):
             return frozenset(item.strip().lower() for item in value.split(",") if item.strip())
         return value
 
+    @field_validator("platform_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        hosts: dict[str, set[str]] = {}
+        for name, host in _pairs(value, "MEDIAVAULT_PLATFORM_HOSTS"):
+            hosts.setdefault(name, set()).add(host.lower())
+        return {name: frozenset(items) for name, items in hosts.items()}
+
+    @field_validator("platform_api", mode="before")
+    @classmethod
+    def _split_api(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        bases = dict(_pairs(value, "MEDIAVAULT_PLATFORM_API"))
+        for name, base in bases.items():
+            if not base.startswith(("http://", "https://")):
+                raise ValueError(f"{name}={base!r}: the base URL must start with http:// or https://")
+        return {name: base.rstrip("/") for name, base in bases.items()}
+
     @field_validator("egress_allow")
     @classmethod
     def _check_allow(cls, value: frozenset[str]) -> frozenset[str]:
@@ -89,6 +120,19 @@ class Settings(BaseSettings):
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"{item!r} is not host:port")
         return value
+
+
+def _pairs(value: str, variable: str) -> list[tuple[str, str]]:
+    """``a=1,b=2,a=3`` -> ``[("a", "1"), ("b", "2"), ("a", "3")]``; platform names lower-cased."""
+    pairs = []
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        name, sep, target = item.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise ValueError(f"{item.strip()!r} is not platform=value")
+        pairs.append((name.strip().lower(), target.strip()))
+    return pairs
 
 
 def load_settings() -> Settings:

@@ -131,6 +131,19 @@ class PostUnavailable(MediaVaultError):
     code = "POST_UNAVAILABLE"
 
 
+class PostPrivate(PostUnavailable):
+    """The post is protected: only its author's approved followers can see it."""
+
+    code = "POST_PRIVATE"
+
+
+class LoginRequired(PostUnavailable):
+    """The platform shows the post only to a logged-in viewer (sensitive content, age check):
+    configure login cookies for the tenant."""
+
+    code = "LOGIN_REQUIRED"
+
+
 class NoMedia(MediaVaultError):
     """No video, GIF or photo was found in the post."""
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 # Where a candidate came from, most trustworthy first: structured data the page's own player read,
 # then what the markup declares, then any media response seen on the network.
 SOURCE_PRIORITY = {
+    "platform": 0,
     "network-json": 0,
     "jsonld": 1,
     "video-tag": 2,
@@ -30,8 +31,12 @@ class Candidate(BaseModel):
     width: int | None = None
     height: int | None = None
     bitrate: int | None = None
+    duration: float | None = Field(default=None, description="seconds")
     poster: str | None = None
     item: int = Field(default=0, description="which media item of the post this is a variant of")
+    preference: int = Field(default=0, description="ranks variants the platform names without figures "
+                            "(photo sizes: orig > 4096x4096 > large); compared before bitrate")
+    quoted: bool = Field(default=False, description="media of the quoted post, archived only on request")
 
     @property
     def is_streaming_manifest(self) -> bool:
@@ -39,10 +44,10 @@ class Candidate(BaseModel):
         path = self.url.split("?", 1)[0].lower()
         return any(t in ctype for t in _STREAMING_TYPES) or path.endswith(_STREAMING_SUFFIXES)
 
-    def quality(self) -> tuple[int, int, int]:
-        """Higher is better: bitrate first, then pixels, then source trust."""
+    def quality(self) -> tuple[int, int, int, int]:
+        """Higher is better: the platform's preference, bitrate, then pixels, then source trust."""
         pixels = (self.width or 0) * (self.height or 0)
-        return (self.bitrate or 0, pixels, -SOURCE_PRIORITY.get(self.source, 9))
+        return (self.preference, self.bitrate or 0, pixels, -SOURCE_PRIORITY.get(self.source, 9))
 
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:

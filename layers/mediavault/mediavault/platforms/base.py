@@ -19,9 +19,13 @@ class PostInfo(BaseModel):
     caption: str | None = None
     author_handle: str | None = None
     author_name: str | None = None
+    author_id: str | None = None
     posted_at: str | None = None
     site_name: str | None = None
     thumbnail_url: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict, description="likes, reposts, replies, quotes, views...")
+    sensitive: bool | None = None
+    quoted_post_id: str | None = None
     candidates: list[Candidate] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
 
