@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=30.0, gt=0, description="worker heartbeat period while it works")
     heartbeat_stale_seconds: float = Field(default=120.0, gt=0, description="older with work pending: unhealthy")
     recovery_stale_seconds: float = Field(default=600.0, gt=0, description="no recovery run for this long: unhealthy")
+    oldest_message_max_seconds: float = Field(
+        default=1800.0, gt=0, description="oldest job message older than this: unhealthy (template alarm threshold)"
+    )
     cookies_secret_prefix: str | None = Field(
         default=None, description="Secrets Manager name prefix of per-tenant login cookies (<prefix><tenantId>)"
     )
