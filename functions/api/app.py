@@ -111,6 +111,8 @@ def create_job(request: Annotated[CreateJobRequest, Body()]) -> Response[dict[st
         policy=deps.egress_policy(),
         clock=deps.clock,
         max_attempts=deps.settings().max_attempts,
+        platforms=deps.platforms(),
+        include_quoted=request.include_quoted,
     )
     job = submitted.job
     return _json(202 if submitted.created else 200, job.to_public(), {"Location": f"/jobs/{job.job_id}"})
@@ -202,6 +204,7 @@ def health() -> Response[dict[str, Any]]:
         queue=deps.queue(),
         dlq=deps.dead_letter_queue(),
         heartbeats=deps.heartbeats(),
+        queue_age=deps.queue_age(),
         settings=deps.settings(),
         clock=deps.clock,
     )

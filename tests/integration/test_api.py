@@ -53,7 +53,7 @@ def test_create_job_stores_the_job_and_sends_one_message(api: Any, aws: dict[str
     assert job["url"] == "https://example.com/posts/variants"
     assert set(job) == {
         "jobId", "url", "status", "progressPct", "attempt", "createdAt", "updatedAt", "startedAt",
-        "completedAt", "platform", "account", "media", "infoKey", "error",
+        "completedAt", "platform", "account", "media", "infoKey", "error", "includeQuoted",
     }  # fmt: skip
     assert headers["Location"] == f"/jobs/{job['jobId']}"
     # And the record is in the table, with the API request id as correlation id

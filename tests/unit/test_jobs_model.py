@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 
 PUBLIC_KEYS = {
     "jobId", "url", "status", "progressPct", "attempt", "createdAt", "updatedAt", "startedAt",
-    "completedAt", "platform", "account", "media", "infoKey", "error",
+    "completedAt", "platform", "account", "media", "infoKey", "error", "includeQuoted",
 }  # fmt: skip
 
 
@@ -65,6 +65,7 @@ def test_to_public_serialises_nested_models_in_camel_case() -> None:
         "platform": "generic",
         "handle": "alice",
         "displayName": "Alice",
+        "authorId": None,
         "slug": "generic-alice",
     }
     assert public["media"][0]["contentType"] == "video/mp4"

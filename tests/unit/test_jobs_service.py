@@ -185,3 +185,40 @@ def test_a_job_of_another_tenant_is_not_found(submit, repo: InMemoryJobRepositor
         cancel_job(job.job_id, tenant_id="tenant-b", repo=repo, clock=clock)
     with pytest.raises(JobNotFound):
         get_job("no-such-job", tenant_id="tenant-a", repo=repo)
+
+
+def test_a_platform_post_is_one_archive_entry_whatever_url_names_it(
+    submit, repo: InMemoryJobRepository, queue: FakeQueue
+) -> None:
+    # Given an X post archived once (its job completed)
+    first = submit("https://x.com/someone/status/1790000000000000001")
+    job = repo.get(first.job.job_id)
+    assert job is not None
+    assert (job.platform, job.post_key) == ("x", "x:1790000000000000001")
+    repo.put(job.model_copy(update={"status": JobStatus.COMPLETED}))
+    # When the same post is submitted under other URL forms (another host, /i/status/, a mirror)
+    again = [
+        submit(url)
+        for url in (
+            "https://twitter.com/i/status/1790000000000000001",
+            "https://mobile.x.com/other/status/1790000000000000001/video/1",
+            "https://fxtwitter.com/x/status/1790000000000000001",
+        )
+    ]
+    # Then each answer is the existing completed job, and nothing was sent again
+    assert {s.job.job_id for s in again} == {first.job.job_id}
+    assert all(not s.created and s.job.status == JobStatus.COMPLETED for s in again)
+    assert len(queue.sent) == 1
+    # ...unless force: a new job
+    forced = submit("https://twitter.com/i/status/1790000000000000001", force=True)
+    assert forced.created and forced.job.job_id != first.job.job_id
+    # ...and another tenant's submission of the same post is its own job
+    other = submit("https://x.com/someone/status/1790000000000000001", tenant="tenant-b")
+    assert other.created and other.job.job_id != first.job.job_id
+
+
+def test_include_quoted_travels_from_the_submission_to_the_message(submit, queue: FakeQueue) -> None:
+    result = submit("https://bsky.app/profile/alice.example/post/3kabc2defgh2x", include_quoted=True)
+    assert result.job.include_quoted is True
+    assert result.job.platform == "bluesky"
+    assert queue.sent[-1].include_quoted is True

@@ -7,8 +7,10 @@ import functools
 from mediavault import aws
 from mediavault.clock import SystemClock
 from mediavault.config import Settings, get_settings
+from mediavault.health import CloudWatchQueueAge
 from mediavault.heartbeat import DynamoHeartbeatStore, Heartbeat
 from mediavault.jobs.repository import DynamoJobRepository
+from mediavault.platforms import Platforms
 from mediavault.queue import JobQueue
 from mediavault.safety.egress import EgressPolicy
 from mediavault.storage import S3MediaStore
@@ -45,6 +47,17 @@ def heartbeat(component: str) -> Heartbeat:
     return Heartbeat(heartbeats(), component, every=settings().heartbeat_seconds, clock=clock)
 
 
+@functools.cache
+def platforms() -> Platforms:
+    """The platform registry with this deployment's extra hosts and JSON endpoints."""
+    return Platforms(hosts=settings().platform_hosts, api=settings().platform_api)
+
+
+def queue_age() -> CloudWatchQueueAge:
+    """The jobs queue's ``ApproximateAgeOfOldestMessage`` from CloudWatch (``GET /health``)."""
+    return CloudWatchQueueAge(aws.client("cloudwatch"), settings().queue_url)
+
+
 def egress_policy() -> EgressPolicy:
     return EgressPolicy(allow=settings().egress_allow)
 
@@ -57,5 +70,6 @@ def reset() -> None:
     from mediavault.config import reset_settings
 
     settings.cache_clear()
+    platforms.cache_clear()
     reset_settings()
     aws.reset_clients()

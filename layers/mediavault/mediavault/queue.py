@@ -29,9 +29,12 @@ class JobMessage(BaseModel):
     force: StrictBool = False
     tenant_id: StrictStr | None = Field(default=None, alias="tenantId", pattern=TENANT_ID_PATTERN)
     correlation_id: StrictStr | None = Field(default=None, alias="correlationId", max_length=256)
+    include_quoted: StrictBool = Field(default=False, alias="includeQuoted")
 
     def body(self) -> str:
-        return self.model_dump_json(by_alias=True, exclude_none=True)
+        # includeQuoted only when set: the everyday message stays the documented minimal one.
+        skip = None if self.include_quoted else {"include_quoted"}
+        return self.model_dump_json(by_alias=True, exclude_none=True, exclude=skip)
 
 
 class JobQueue:

@@ -25,7 +25,7 @@ MAX_CURSOR_CHARS = 2048
 class CreateJobRequest(BaseModel):
     """``POST /jobs``: the post to archive."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
 
     url: StrictStr = Field(
         min_length=1,
@@ -35,7 +35,13 @@ class CreateJobRequest(BaseModel):
         # Documents the expected shape; the check itself (INVALID_URL, EGRESS_BLOCKED) is the service's.
         json_schema_extra={"pattern": "^https?://"},
     )
-    force: StrictBool = Field(default=False, description="archive again even if this post was archived")
+    force: StrictBool = Field(
+        default=False,
+        description="archive again even if this post (same platform and post id, or same URL) was archived",
+    )
+    include_quoted: StrictBool = Field(
+        default=False, alias="includeQuoted", description="also archive the media of the post this one quotes"
+    )
 
 
 # --- responses -------------------------------------------------------------------------------------
@@ -49,20 +55,27 @@ class AccountView(_View):
     platform: str
     handle: str | None
     display_name: str | None
+    author_id: str | None = None
     slug: str = Field(description="account folder in the bucket")
 
 
 class MediaItemView(_View):
     kind: str = Field(description="video | gif | photo")
-    key: str = Field(description="S3 key: tenants/<tenantId>/downloads/<accountSlug>/<jobId>.<ext>")
+    key: str = Field(
+        description="S3 key: tenants/<tenantId>/downloads/<accountSlug>/<jobId>.<ext>, "
+        "or <jobId>-<n>.<ext> (n = 1, 2...) when the post has more than one item"
+    )
     content_type: str
     bytes: int = Field(ge=0)
     sha256: str
     width: int | None
     height: int | None
     bitrate: int | None
+    duration_ms: int | None = None
     source_url: str
     thumbnail_key: str | None
+    quoted: bool | None = Field(default=None, description="true: media of the quoted post")
+    strategy: str | None = Field(default=None, description="how it was downloaded: direct, cookies, browser")
 
 
 class JobErrorView(_View):
@@ -88,6 +101,7 @@ class JobView(_View):
     media: list[MediaItemView]
     info_key: str | None
     error: JobErrorView | None
+    include_quoted: bool = False
 
 
 class JobPage(_View):
@@ -125,6 +139,12 @@ class Health(_View):
     jobs: dict[str, int] | None = Field(default=None, description="jobs by status")
     worker_heartbeat_age_seconds: float | None = Field(default=None, description="null: never seen")
     recovery_run_age_seconds: float | None = Field(default=None, description="null: never ran")
+    oldest_message_age_seconds: float | None = Field(
+        default=None, description="age of the oldest job message waiting in the queue; null: unknown"
+    )
+    oldest_message_age_source: Literal["cloudwatch", "jobs-table"] | None = Field(
+        default=None, description="where the figure comes from: the SQS metric, or the oldest queued job"
+    )
 
 
 class ErrorBody(BaseModel):

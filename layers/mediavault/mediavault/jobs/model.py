@@ -35,6 +35,7 @@ class Account(CamelModel):
     platform: str
     handle: str | None = None
     display_name: str | None = None
+    author_id: str | None = None
     slug: str
 
 
@@ -47,8 +48,11 @@ class MediaItem(CamelModel):
     width: int | None = None
     height: int | None = None
     bitrate: int | None = None
+    duration_ms: int | None = None
     source_url: str
     thumbnail_key: str | None = None
+    quoted: bool | None = None  # media of the quoted post
+    strategy: str | None = None  # how it was downloaded: direct, cookies, browser
 
 
 class JobError(CamelModel):
@@ -78,6 +82,8 @@ class Job(CamelModel):
     info_key: str | None = None
     error: JobError | None = None
     correlation_id: str | None = None
+    include_quoted: bool = False
+    post_key: str | None = None  # <platform>:<post id>, when the URL names a post
     # Lease of the worker that holds the job (internal, never in the public JSON).
     lease_owner: str | None = None
     lease_expires_at: int | None = None
@@ -86,7 +92,7 @@ class Job(CamelModel):
     PUBLIC_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {
             "job_id", "url", "status", "progress_pct", "attempt", "created_at", "updated_at",
-            "started_at", "completed_at", "platform", "account", "media", "info_key", "error",
+            "started_at", "completed_at", "platform", "account", "media", "info_key", "error", "include_quoted",
         }
     )  # fmt: skip
 

@@ -12,7 +12,7 @@ from mediavault.errors import JobConflict, JobNotFound, StorageUnavailable
 from mediavault.jobs.model import Job, JobError, JobStatus
 from mediavault.jobs.repository import JobRepository
 from mediavault.observability import logger, metrics
-from mediavault.platforms import detect_platform
+from mediavault.platforms import GENERIC, Platforms, PostRef
 from mediavault.queue import JobMessage, JobQueue
 from mediavault.safety.egress import EgressPolicy
 from mediavault.safety.urls import normalize_url
@@ -26,8 +26,12 @@ class Submitted:
     created: bool  # False: an existing job for the same post was returned
 
 
-def dedupe_key(tenant_id: str, url: str) -> str:
-    """What makes two submissions the same job: the tenant and the canonical URL."""
+def dedupe_key(tenant_id: str, url: str, post: PostRef | None = None) -> str:
+    """What makes two submissions the same job: the tenant and the post (platform and post id, so
+    ``x.com/a/status/1`` and ``twitter.com/i/status/1`` are one post), or the canonical URL where the
+    URL does not name a post a platform module knows."""
+    if post is not None and post.archive_key:
+        return f"{tenant_id}|post|{post.archive_key}"
     return f"{tenant_id}|{url}"
 
 
@@ -43,6 +47,7 @@ def job_id_for_message(message_id: str) -> str:
 def new_job(
     *, job_id: str, url: str, tenant_id: str, now: float, max_attempts: int, correlation_id: str | None,
     dedupe: str | None = None, status: JobStatus = JobStatus.QUEUED, error: JobError | None = None,
+    post: PostRef | None = None, include_quoted: bool = False,
 ) -> Job:  # fmt: skip
     stamp = iso(now)
     return Job(
@@ -54,9 +59,11 @@ def new_job(
         max_attempts=max_attempts,
         created_at=stamp,
         updated_at=stamp,
-        platform=detect_platform(url),
+        platform=post.platform if post is not None else GENERIC,
+        post_key=post.archive_key if post is not None else None,
         correlation_id=correlation_id,
         error=error,
+        include_quoted=include_quoted,
     )
 
 
@@ -71,21 +78,25 @@ def submit_job(
     policy: EgressPolicy,
     clock: Clock,
     max_attempts: int,
+    platforms: Platforms | None = None,
+    include_quoted: bool = False,
 ) -> Submitted:
     """Validate, dedupe, store and enqueue a job.
 
-    The same URL submitted again returns the existing job (queued, running or completed) unless
-    ``force``; a failed or cancelled one is queued again. The record is stored before the message is
+    The same post submitted again (by any URL naming the same platform and post id, or the same URL)
+    returns the existing job (queued, running or completed) unless ``force``; a failed or cancelled
+    one is queued again. The record is stored before the message is
     sent: if sending fails the job stays ``queued`` and the recovery schedule sends it.
     """
     url = normalize_url(raw_url)
     policy.check_literal(url)
     now = clock.now()
-    key = dedupe_key(tenant_id, url)
+    post = (platforms or Platforms()).recognise(url)
+    key = dedupe_key(tenant_id, url, post)
     job_id = str(uuid.uuid4()) if force else job_id_for(key)
     job = new_job(
         job_id=job_id, url=url, tenant_id=tenant_id, now=now, max_attempts=max_attempts,
-        correlation_id=correlation_id, dedupe=key,
+        correlation_id=correlation_id, dedupe=key, post=post, include_quoted=include_quoted,
     )  # fmt: skip
     if not repo.create(job):
         existing = repo.get(job_id)
@@ -106,7 +117,10 @@ def submit_job(
 def enqueue(job: Job, *, queue: JobQueue, repo: JobRepository, clock: Clock) -> None:
     """Send the job's message. A failure is logged, not raised: the job is durable and the
     recovery schedule sends messages for queued jobs that no worker claimed."""
-    message = JobMessage(url=job.url, jobId=job.job_id, tenantId=job.tenant_id, correlationId=job.correlation_id)
+    message = JobMessage(
+        url=job.url, jobId=job.job_id, tenantId=job.tenant_id, correlationId=job.correlation_id,
+        includeQuoted=job.include_quoted,
+    )  # fmt: skip
     try:
         queue.send(message)
         repo.mark_message_sent(job.job_id, now=clock.now())

@@ -34,8 +34,11 @@ class Candidate(BaseModel):
     duration: float | None = Field(default=None, description="seconds")
     poster: str | None = None
     item: int = Field(default=0, description="which media item of the post this is a variant of")
-    preference: int = Field(default=0, description="ranks variants the platform names without figures "
-                            "(photo sizes: orig > 4096x4096 > large); compared before bitrate")
+    preference: int = Field(
+        default=0,
+        description="ranks variants the platform names without figures "
+        "(photo sizes: orig > 4096x4096 > large); compared before bitrate",
+    )
     quoted: bool = Field(default=False, description="media of the quoted post, archived only on request")
 
     @property
