@@ -20,7 +20,7 @@ from mediavault.media.candidates import Candidate
 from mediavault.platforms.base import PostInfo
 from mediavault.queue import JobQueue
 from mediavault.safety.egress import EgressPolicy, egress_client
-from mediavault.storage import S3MediaStore
+from mediavault.storage import ObjectExists, S3MediaStore, S3MultipartUpload
 from mediavault.worker.deadline import Deadline
 from mediavault.worker.download import Downloader
 from mediavault.worker.extract import PageResult
@@ -66,7 +66,7 @@ class _StaticExtractor:
     def __init__(self, site: Any) -> None:
         self._site = site
 
-    def extract(self, url: str, *, cookies: Any = ()) -> PageResult:
+    def extract(self, url: str, *, cookies: Any = (), parse_json: Any = None) -> PageResult:
         media = self._site.url("/media/clip-720p.mp4")
         info = PostInfo(
             url=url,
@@ -90,14 +90,16 @@ def worker_deps(cloud: dict[str, Any], site: Any, clock: Any) -> WorkerDeps:
     settings = Settings(table=cloud["table"], queue_url=cloud["queue"], bucket=cloud["bucket"])
     policy = EgressPolicy(allow=frozenset({site_host(site)}))
     store = S3MediaStore(session.client("s3"), cloud["bucket"])
+    http = egress_client(policy, timeout=30)
     return WorkerDeps(
         repo=DynamoJobRepository(session.table(cloud["table"])),
         store=store,
         queue=JobQueue(session.client("sqs"), cloud["queue"]),
         extractor=_StaticExtractor(site),
-        downloader=Downloader(egress_client(policy, timeout=30), store, max_bytes=10**9),
+        downloader=Downloader(http, store, max_bytes=10**9),
         settings=settings,
         clock=clock,
+        http=http,
     )
 
 
@@ -218,7 +220,7 @@ def test_the_deadline_guard_releases_the_job_and_the_next_attempt_completes_it(
 
 
 class _PhotoExtractor(_StaticExtractor):
-    def extract(self, url: str, *, cookies: Any = ()) -> PageResult:
+    def extract(self, url: str, *, cookies: Any = (), parse_json: Any = None) -> PageResult:
         photo = self._site.url("/media/photo.jpg")
         info = PostInfo(
             url=url, author_handle="burst", candidates=[Candidate(url=photo, kind="photo", source="og:image")]
@@ -226,6 +228,7 @@ class _PhotoExtractor(_StaticExtractor):
         return PageResult(info=info)
 
 
+@pytest.mark.timeout(900)  # ~240 s alone on 2 cores; room for a loaded machine
 def test_a_burst_of_1000_small_jobs_loses_nothing_and_duplicates_nothing(
     cloud: dict[str, Any], sample_site: Any
 ) -> None:
@@ -294,3 +297,97 @@ def test_a_burst_of_1000_small_jobs_loses_nothing_and_duplicates_nothing(
     assert outcomes["completed"] == 1000
     print(f"\n1000 jobs: {outcomes['completed']} completed, {outcomes['retry']} retried, lost 0, duplicated 0, "
           f"{elapsed:.0f}s ({1000 / elapsed:.1f} jobs/s)")  # fmt: skip
+
+
+class _PausedUpload(S3MultipartUpload):
+    """A multipart upload that stops right before ``CompleteMultipartUpload`` until told to go on; its
+    bytes end differently from the owner's (as another variant would), so a replacement would show."""
+
+    def __init__(self, *args: Any, reached: threading.Event, resume: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reached, self._resume = reached, resume
+        self.refused = False
+
+    def complete(self) -> None:
+        self._reached.set()
+        assert self._resume.wait(120), "never resumed"
+        self.write(b"zombie's own tail")
+        try:
+            super().complete()
+        except ObjectExists:
+            self.refused = True
+            raise
+
+
+class _PausingStore(S3MediaStore):
+    """The zombie's store: its first upload (the media) pauses with every part sent, not yet completed."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        super().__init__(client, bucket)
+        self.reached, self.resume = threading.Event(), threading.Event()
+        self._paused = False
+        self.uploads: list[_PausedUpload] = []
+
+    def open_upload(self, key: str, *, content_type: str) -> S3MultipartUpload:
+        if self._paused:
+            return super().open_upload(key, content_type=content_type)
+        self._paused = True
+        upload = _PausedUpload(self._client, self.bucket, key, content_type=content_type, part_size=self._part_size,
+                               reached=self.reached, resume=self.resume)  # fmt: skip
+        self.uploads.append(upload)
+        return upload
+
+
+def test_a_zombie_resuming_mid_upload_after_the_new_owner_completed_changes_no_object(
+    cloud: dict[str, Any], sample_site: Any
+) -> None:
+    # Given worker A that claimed a job and stalled mid-upload (all parts sent, not completed)
+    session, bucket = cloud["session"], cloud["bucket"]
+    s3 = session.client("s3")
+    body = '{"url": "%s"}' % sample_site.url("/posts/og-video")  # noqa: UP031
+    message_id = f"zombie-upload-{time.time_ns()}"
+    zombie = worker_deps(cloud, sample_site, _Clock())
+    paused = _PausingStore(session.client("s3"), bucket)
+    zombie.store = paused
+    zombie.downloader = Downloader(egress_client(EgressPolicy(allow=frozenset({site_host(sample_site)})), timeout=30),
+                                   paused, max_bytes=10**9)  # fmt: skip
+    outcome: list[Outcome | BaseException] = []
+
+    def run_zombie() -> None:
+        try:
+            outcome.append(process_message(message_id=message_id, body=body, receipt_handle=None, owner="A",
+                                           deps=zombie, deadline=_deadline()))  # fmt: skip
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run_zombie)
+    thread.start()
+    assert paused.reached.wait(60), "the zombie never reached its upload's completion"
+
+    # And worker B that took the job over once A's lease expired, and completed it
+    later = _Clock()
+    later.offset = zombie.settings.lease_seconds + 1
+    done = process_message(message_id=message_id, body=body, receipt_handle=None, owner="B",
+                           deps=worker_deps(cloud, sample_site, later), deadline=_deadline())  # fmt: skip
+    assert done.status == "completed"
+    job_id = done.job_id
+    assert job_id is not None
+    keys = sorted(objects(cloud, job_id))
+    before = {k: s3.head_object(Bucket=bucket, Key=k)["ETag"] for k in keys}
+    content = {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+
+    # When A resumes: it completes its upload, then goes on (thumbnail, info.json, job record)
+    paused.resume.set()
+    thread.join(120)
+
+    # Then A's completion was refused, it gave up on the job, and no object changed: bytes and ETags
+    assert [u.refused for u in paused.uploads] == [True]
+    assert outcome == [Outcome(job_id, "lease-lost")], outcome
+    assert sorted(objects(cloud, job_id)) == keys
+    assert {k: s3.head_object(Bucket=bucket, Key=k)["ETag"] for k in keys} == before
+    assert {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys} == content
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    # And the job is B's completion, untouched
+    job = DynamoJobRepository(session.table(cloud["table"])).get(job_id)
+    assert job is not None
+    assert (job.status, job.attempt) == (JobStatus.COMPLETED, 2)

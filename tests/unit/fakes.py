@@ -7,16 +7,18 @@ stored as items (``Job.to_item``) and read back with ``Job.from_item``, as the r
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from mediavault.clock import iso
-from mediavault.errors import LeaseLost, StorageUnavailable
+from mediavault.errors import InvalidMedia, LeaseLost, StorageUnavailable
 from mediavault.jobs.model import Account, Fence, Job, JobError, JobStatus, MediaItem
 from mediavault.platforms.base import PostInfo
 from mediavault.queue import JobMessage
+from mediavault.storage import ObjectExists, ObjectInfo, same_document
 from mediavault.worker.extract import PageResult
 
 
@@ -241,8 +243,12 @@ class FakeUpload:
         self.parts.append(bytes(chunk))
 
     def complete(self) -> None:
+        body = b"".join(self.parts)
+        if self.key in self.store.objects:  # If-None-Match: * -- the first writer wins
+            self.aborted = True
+            raise ObjectExists(self.key, etag=_etag(body))
         self.completed = True
-        self.store.objects[self.key] = b"".join(self.parts)
+        self.store.objects[self.key] = body
 
     def abort(self) -> None:
         self.aborted = True
@@ -262,10 +268,25 @@ class FakeStore:
         self.uploads.append(upload)
         return upload
 
-    def put_json(self, key: str, document: Any) -> None:
+    def put_json(self, key: str, document: Any, *, may_replace: Callable[[], None] | None = None) -> None:
         if self.on_put_json is not None:
             self.on_put_json(key)
+        if key in self.documents:  # as S3MediaStore: an equal document is kept, a different one needs the owner
+            if same_document(self.documents[key], document) or may_replace is None:
+                return
+            may_replace()
         self.documents[key] = document
+
+    def head(self, key: str) -> ObjectInfo | None:
+        body = self.objects.get(key)
+        return None if body is None else ObjectInfo(key=key, size=len(body), etag=_etag(body))
+
+    def sha256(self, key: str, *, each_chunk: Callable[[], None] | None = None) -> str:
+        return hashlib.sha256(self.objects[key]).hexdigest()
+
+
+def _etag(body: bytes) -> str:
+    return f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
 
 
 class FakeExtractor:
@@ -275,10 +296,18 @@ class FakeExtractor:
         self.info = info
         self.error = error
         self.calls: list[str] = []
+        self.fetches: list[str] = []
 
-    def extract(self, url: str, *, cookies: Any = ()) -> PageResult:
+    def extract(self, url: str, *, cookies: Any = (), parse_json: Any = None) -> PageResult:
         self.calls.append(url)
         if self.error is not None:
             raise self.error
         assert self.info is not None
         return PageResult(info=self.info.model_copy(deep=True), user_agent="FakeBrowser/1.0")
+
+    def fetch(
+        self, page_url: str, media_url: str, consume: Any, *, cookies: Any = (), session_cookies: Any = ()
+    ) -> Any:
+        """The browser-driven download: this fake browser's fetch is refused like the direct one."""
+        self.fetches.append(media_url)
+        raise InvalidMedia(f"the page could not fetch {media_url}")

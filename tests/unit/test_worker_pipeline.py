@@ -78,7 +78,7 @@ class Worker:
         downloader = Downloader(client, self.store, max_bytes=self.settings.max_media_bytes)
         self.deps = WorkerDeps(
             repo=self.repo, store=self.store, queue=self.queue, extractor=extractor,  # type: ignore[arg-type]
-            downloader=downloader, settings=self.settings, clock=self.clock,
+            downloader=downloader, settings=self.settings, clock=self.clock, http=client,
         )  # fmt: skip
         self.deadline = Deadline(remaining_ms, margin_seconds=self.settings.deadline_margin_seconds)
 

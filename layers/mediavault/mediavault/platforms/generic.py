@@ -67,8 +67,11 @@ def parse_dom(snapshot: dict[str, Any]) -> PostInfo:
     candidates: list[Candidate] = []
     og_video = first("og:video:secure_url", "og:video:url", "og:video")
     og_type = (first("og:video:type") or "").lower()
-    # og:video often names a player page (text/html); only a declared video type is a file.
-    if og_video and (og_type.startswith("video/") or (not og_type and _VIDEO_EXT.search(og_video))):
+    # og:video often names a player page (text/html); only a declared video type (or an HLS
+    # playlist, which the worker remuxes) is media.
+    if og_video and (
+        og_type.startswith("video/") or "mpegurl" in og_type or (not og_type and _VIDEO_EXT.search(og_video))
+    ):
         candidates.append(
             Candidate(
                 url=absolute(og_video) or og_video,

@@ -3,6 +3,9 @@
 Never the whole file in memory or on disk: one part at most is buffered. The first bytes decide
 what the body is (an HTML error page labelled ``video/mp4`` is refused); the size is checked at the
 end; any failure aborts the upload, so nothing half-written or invalid is ever visible.
+
+Keys are deterministic and the store completes an upload only when its key is free: when another
+writer (an earlier attempt, a duplicate, a zombie) got there first, its object is kept and described.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from mediavault.errors import (
     InvalidMedia,
     MediaTooLarge,
     MediaVaultError,
+    StorageUnavailable,
     UpstreamUnavailable,
 )
 from mediavault.media.sniff import SNIFF_BYTES, Sniffed, looks_like_text, sniff
-from mediavault.storage import MediaStore
+from mediavault.observability import logger
+from mediavault.storage import MediaStore, ObjectExists
 from mediavault.worker.deadline import Deadline
 
 _CHUNK = 1024 * 1024
@@ -63,6 +68,26 @@ class Downloader:
             raise
         except httpx.TooManyRedirects as exc:
             raise InvalidMedia(f"too many redirects for {url}") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"download of {url} failed: {type(exc).__name__}") from exc
+
+    def store_response(
+        self,
+        url: str,
+        response: httpx.Response,
+        *,
+        key_for: Callable[[Sniffed], str],
+        kinds: frozenset[str],
+        min_bytes: int,
+        deadline: Deadline | None = None,
+        progress: Progress | None = None,
+    ) -> Stored:
+        """Like :meth:`store`, for a response obtained some other way (the browser's own fetch):
+        the same validation, the same streaming into S3; the caller checked the status."""
+        try:
+            return self._copy(url, response, key_for, kinds, min_bytes, deadline, progress)
+        except MediaVaultError:
+            raise
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"download of {url} failed: {type(exc).__name__}") from exc
 
@@ -117,6 +142,12 @@ class Downloader:
             if total < min_bytes:
                 raise InvalidMedia(f"{url} is only {total} bytes; media is at least {min_bytes}")
             upload.complete()
+        except ObjectExists as refused:
+            upload.abort()  # complete() did already; harmless twice
+            return stored_existing(
+                self._store, refused, url=url, kind=sniffed.kind, content_type=sniffed.content_type,
+                total=total, sha256=digest.hexdigest(), deadline=deadline,
+            )  # fmt: skip
         except BaseException:
             upload.abort()
             raise
@@ -130,12 +161,47 @@ class Downloader:
         )
 
 
+def stored_existing(
+    store: MediaStore,
+    refused: ObjectExists,
+    *,
+    url: str,
+    kind: str,
+    content_type: str,
+    total: int,
+    sha256: str,
+    deadline: Deadline | None = None,
+) -> Stored:
+    """What to record when the store refused our object because one is at the key already (first writer
+    wins): the existing object as it is stored. Its size comes from a HEAD; its SHA-256 is ours
+    (``sha256``, over ``total`` bytes) when size and ETag show the same bytes, else it is read back from
+    S3 (rare: a different variant or part size), checking the deadline after each chunk."""
+    existing = store.head(refused.key)
+    if existing is None:  # removed between the refusal and the HEAD: the next attempt writes it
+        raise StorageUnavailable(f"{refused.key} was refused as existing, then not found; try again")
+    same = existing.size == total and refused.etag is not None and existing.etag == refused.etag
+    check = (lambda: deadline.check("hashing the stored object")) if deadline is not None else None
+    digest = sha256 if same else store.sha256(refused.key, each_chunk=check)
+    logger.info(
+        "object already stored by an earlier writer; kept",
+        extra={"key": refused.key, "bytes": existing.size, "same_bytes": digest == sha256 and existing.size == total},
+    )
+    return Stored(
+        key=refused.key,
+        kind=kind,
+        content_type=existing.content_type or content_type,
+        bytes=existing.size,
+        sha256=digest,
+        source_url=url,
+    )
+
+
 def _check_status(url: str, response: httpx.Response) -> None:
     status = response.status_code
     if status in (200, 203):
         return
     if status in (401, 403, 404, 410):
-        raise InvalidMedia(f"{url} answered {status}")
+        raise InvalidMedia(f"{url} answered {status}", status=status)
     if status == 429 or status >= 500:
         raise UpstreamUnavailable(f"{url} answered {status}")
     raise InvalidMedia(f"{url} answered {status}")
@@ -146,3 +212,7 @@ def _int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+#: Status check of a media response (public: the browser-driven download applies it too).
+check_status = _check_status

@@ -8,11 +8,12 @@ browser.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Request, Response, Route
@@ -21,6 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from mediavault.errors import (
     BrowserError,
     EgressBlocked,
+    InvalidMedia,
     MediaVaultError,
     PostNotFound,
     PostUnavailable,
@@ -35,7 +37,9 @@ from mediavault.safety.egress import EgressPolicy
 from mediavault.safety.proxy import BlockedHop, EgressProxy
 from mediavault.worker.browser import BrowserSession
 
-_MAX_JSON_BYTES = 2 * 1024 * 1024
+_MAX_JSON_BYTES = 8 * 1024 * 1024  # a TweetDetail conversation can be a few MB
+#: ``(response URL, parsed JSON) -> PostInfo | None``: a platform's reading of the JSON its page received.
+JsonParser = Callable[[str, Any], PostInfo | None]
 _QUIET_SECONDS = 0.5
 _POLL_MS = 100
 
@@ -74,12 +78,16 @@ class BrowserExtractor:
         self._settle = settle
         self._prefilter = prefilter
 
-    def extract(self, url: str, *, cookies: Sequence[LoginCookie] = ()) -> PageResult:
+    def extract(
+        self, url: str, *, cookies: Sequence[LoginCookie] = (), parse_json: JsonParser | None = None
+    ) -> PageResult:
+        """Open ``url`` and collect its media. ``parse_json`` reads the platform's own JSON (the
+        responses the page's script fetched); the generic readers apply to everything else."""
         refuse_navigation(url)
         if self._prefilter:
             self._policy.check_literal(url)
         try:
-            return self._extract(url, cookies)
+            return self._extract(url, cookies, parse_json)
         except MediaVaultError:
             raise
         except PlaywrightTimeout as exc:
@@ -87,7 +95,7 @@ class BrowserExtractor:
         except PlaywrightError as exc:
             raise BrowserError(f"browser failed on {url}: {str(exc).splitlines()[0]}") from exc
 
-    def _extract(self, url: str, cookies: Sequence[LoginCookie]) -> PageResult:
+    def _extract(self, url: str, cookies: Sequence[LoginCookie], parse_json: JsonParser | None) -> PageResult:
         json_responses: list[Response] = []
         media: list[Candidate] = []
         in_flight: set[Request] = set()
@@ -156,13 +164,13 @@ class BrowserExtractor:
                 info = PostInfo(url=url)
                 read: set[int] = set()
                 while True:
-                    info = _read_json(json_responses, read, info)
-                    have_structured = any(c.source == "network-json" for c in info.candidates)
+                    info = _read_json(json_responses, read, info, parse_json)
+                    have_structured = any(c.source in ("network-json", "platform") for c in info.candidates)
                     quiet = not in_flight and time.monotonic() - last_activity[0] >= _QUIET_SECONDS
                     if have_structured or quiet or time.monotonic() >= deadline:
                         break
                     page.wait_for_timeout(_POLL_MS)
-                info = _read_json(json_responses, read, info)
+                info = _read_json(json_responses, read, info, parse_json)
                 # A meta refresh or a script may have sent the page itself somewhere forbidden.
                 hops.raise_if_navigation_refused(proxy)
 
@@ -172,8 +180,13 @@ class BrowserExtractor:
                 hops.raise_if_navigation_refused(proxy)
                 raise
             dom = parse_dom(snapshot)
-            info = dom.merge(info)
-            info.candidates.extend(media)
+            if any(c.source == "platform" for c in info.candidates):
+                # The platform's own data is the post: the page's markup and stray media responses
+                # (previews, other posts in the timeline) only fill in what it left out.
+                info = info.merge(dom.model_copy(update={"candidates": []}))
+            else:
+                info = dom.merge(info)
+                info.candidates.extend(media)
             info.url = url
             result = PageResult(
                 info=info,
@@ -184,6 +197,119 @@ class BrowserExtractor:
         if result.blocked:
             logger.warning("requests of the page refused by the egress policy", extra={"blocked": result.blocked[:10]})
         return result
+
+    def fetch(
+        self,
+        page_url: str,
+        media_url: str,
+        consume: Callable[[BrowserBody], _T],
+        *,
+        cookies: Sequence[LoginCookie] = (),
+        session_cookies: Sequence[dict[str, Any]] = (),
+    ) -> _T:
+        """A download driven by the browser itself: open the post page, ``fetch()`` the media from the
+        page's own script (its cookies, its headers, its ``Sec-Fetch-*``), and hand the body to
+        ``consume`` as a stream of chunks read out of the page one at a time (never whole in memory).
+
+        The request still leaves through the egress proxy, like everything the browser does.
+        """
+        refuse_navigation(page_url)
+        refuse_navigation(media_url)
+        if self._prefilter:
+            self._policy.check_literal(page_url)
+            self._policy.check_literal(media_url)
+        proxy = self._session.proxy
+        try:
+            with self._session.context() as context:
+                proxy.take_blocked()
+                jar = [c.for_playwright() for c in cookies] + [dict(c) for c in session_cookies]
+                if jar:
+                    context.add_cookies(jar)  # type: ignore[arg-type]
+                page = context.new_page()
+                page.goto(page_url, wait_until="domcontentloaded", timeout=self._timeout_ms)
+                head = page.evaluate(_FETCH_OPEN_JS, media_url)
+                if head.get("error"):
+                    if any(b.matches(media_url) for b in proxy.take_blocked()):
+                        raise EgressBlocked(f"the browser's request to {media_url} was refused", url=media_url)
+                    raise InvalidMedia(f"the page could not fetch {media_url}: {head['error']}")
+
+                def chunks() -> Iterator[bytes]:
+                    while True:
+                        encoded = page.evaluate(_FETCH_READ_JS, _FETCH_CHUNK)
+                        if encoded is None:
+                            return
+                        yield base64.b64decode(encoded)
+
+                body = BrowserBody(
+                    url=media_url,
+                    status=int(head["status"]),
+                    content_type=head.get("type"),
+                    length=_int_or_none(head.get("length")),
+                    chunks=chunks(),
+                )
+                return consume(body)
+        except MediaVaultError:
+            raise
+        except PlaywrightTimeout as exc:
+            raise UpstreamUnavailable(f"the browser download of {media_url} timed out") from exc
+        except PlaywrightError as exc:
+            raise BrowserError(f"browser download of {media_url} failed: {str(exc).splitlines()[0]}") from exc
+
+
+_T = TypeVar("_T")
+_FETCH_CHUNK = 1024 * 1024
+
+# Opens the body in the page; the reader stays on ``window`` for the reads that follow.
+_FETCH_OPEN_JS = """async (url) => {
+  try {
+    const response = await fetch(url, {credentials: "include", cache: "no-store"});
+    window.__mediavaultReader = response.body ? response.body.getReader() : null;
+    return {status: response.status, type: response.headers.get("content-type"),
+            length: response.headers.get("content-length")};
+  } catch (error) {
+    return {error: String(error)};
+  }
+}"""
+
+# Reads up to ``limit`` bytes and returns them base64-encoded (null at the end of the body).
+_FETCH_READ_JS = """async (limit) => {
+  const reader = window.__mediavaultReader;
+  if (!reader) return null;
+  const parts = [];
+  let size = 0;
+  while (size < limit) {
+    const {done, value} = await reader.read();
+    if (done) break;
+    parts.push(value);
+    size += value.length;
+  }
+  if (size === 0) return null;
+  let binary = "";
+  for (const part of parts) {
+    for (let i = 0; i < part.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, part.subarray(i, i + 0x8000));
+    }
+  }
+  return btoa(binary);
+}"""
+
+
+@dataclass
+class BrowserBody:
+    """A response the page's script fetched, read out in chunks."""
+
+    url: str
+    status: int
+    content_type: str | None
+    length: int | None
+    chunks: Iterator[bytes]
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 _NAVIGABLE_SCHEMES = frozenset({"http", "https"})
@@ -246,7 +372,7 @@ def _check_status(url: str, response: Response | None) -> None:
         raise UpstreamUnavailable(f"the post answered {status} ({url})")
 
 
-def _read_json(responses: list[Response], read: set[int], info: PostInfo) -> PostInfo:
+def _read_json(responses: list[Response], read: set[int], info: PostInfo, parse_json: JsonParser | None) -> PostInfo:
     for index, response in enumerate(responses):
         if index in read:
             continue
@@ -261,5 +387,6 @@ def _read_json(responses: list[Response], read: set[int], info: PostInfo) -> Pos
             data = json.loads(body)
         except ValueError:
             continue
-        info = info.merge(parse_json_media(data, response.url))
+        found = parse_json(response.url, data) if parse_json is not None else None
+        info = info.merge(found if found is not None else parse_json_media(data, response.url))
     return info

@@ -6,20 +6,21 @@ queue with backoff, permanent ones end it ``failed`` with a stable code.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import ValidationError
 
 from mediavault.clock import Clock, iso
 from mediavault.config import Settings
 from mediavault.errors import (
     AttemptsExhausted,
-    InvalidMedia,
     LeaseLost,
     MalformedMessage,
     MediaVaultError,
@@ -32,21 +33,37 @@ from mediavault.jobs.service import job_id_for_message, new_job
 from mediavault.logins import CookieSource, LoginCookie, NoCookies
 from mediavault.media.candidates import Candidate, rank
 from mediavault.media.keys import info_key, media_key, slugify, thumbnail_key
+from mediavault.media.sniff import Sniffed
 from mediavault.observability import logger, metrics
+from mediavault.platforms import Platforms
 from mediavault.platforms.base import PostInfo
-from mediavault.queue import JobQueue, parse_body
+from mediavault.queue import JobMessage, JobQueue, parse_body
 from mediavault.safety.urls import normalize_url
 from mediavault.storage import MediaStore
 from mediavault.worker.deadline import Deadline
 from mediavault.worker.download import Downloader, Stored
-from mediavault.worker.extract import PageResult
+from mediavault.worker.extract import BrowserBody, JsonParser, PageResult
+from mediavault.worker.fetch import HlsStore, ItemFetch
+from mediavault.worker.sources import PostSource
 
-_MAX_CANDIDATES = 4
+_T = TypeVar("_T")
 _PROGRESS_EVERY_SECONDS = 5.0
 
 
 class Extractor(Protocol):
-    def extract(self, url: str, *, cookies: Sequence[LoginCookie] = ()) -> PageResult: ...
+    def extract(
+        self, url: str, *, cookies: Sequence[LoginCookie] = (), parse_json: JsonParser | None = None
+    ) -> PageResult: ...
+
+    def fetch(
+        self,
+        page_url: str,
+        media_url: str,
+        consume: Callable[[BrowserBody], _T],
+        *,
+        cookies: Sequence[LoginCookie] = (),
+        session_cookies: Sequence[dict[str, Any]] = (),
+    ) -> _T: ...
 
 
 @dataclass
@@ -58,6 +75,9 @@ class WorkerDeps:
     downloader: Downloader
     settings: Settings
     clock: Clock
+    http: httpx.Client
+    platforms: Platforms = field(default_factory=Platforms)
+    hls: HlsStore | None = None  # mediavault.worker.hls.HlsDownloader
     cookies: CookieSource = field(default_factory=NoCookies)
 
 
@@ -94,7 +114,7 @@ def process_message(
 
     try:
         if message.job_id is None:
-            _create_from_message(job_id, message.url, message.tenant_id, message.correlation_id, deps)
+            _create_from_message(job_id, message, deps)
         job = repo.claim(job_id, owner=owner, now=now, lease_seconds=settings.lease_seconds)
         if job is None:
             return _not_claimed(job_id, deps)
@@ -127,15 +147,15 @@ def process_message(
     return Outcome(job_id, JobStatus.COMPLETED.value)
 
 
-def _create_from_message(
-    job_id: str, raw_url: str, tenant_id: str | None, correlation_id: str | None, deps: WorkerDeps
-) -> None:
+def _create_from_message(job_id: str, message: JobMessage, deps: WorkerDeps) -> None:
     """A message without a job id is a job too: create its record once (redeliveries find it),
     in the message's tenant or, when it names none, the deployment's default tenant."""
     settings, now = deps.settings, deps.clock.now()
+    raw_url = message.url
     common: dict[str, Any] = {
-        "job_id": job_id, "tenant_id": tenant_id or settings.default_tenant, "now": now,
-        "max_attempts": settings.max_attempts, "correlation_id": correlation_id,
+        "job_id": job_id, "tenant_id": message.tenant_id or settings.default_tenant, "now": now,
+        "max_attempts": settings.max_attempts, "correlation_id": message.correlation_id,
+        "include_quoted": message.include_quoted,
     }  # fmt: skip
     try:
         url = normalize_url(raw_url)
@@ -144,7 +164,7 @@ def _create_from_message(
         job = new_job(url=raw_url[:2048], status=JobStatus.FAILED, error=JobError(**exc.to_dict()), **common)
         deps.repo.create(job)
         return
-    if deps.repo.create(new_job(url=url, **common)):
+    if deps.repo.create(new_job(url=url, post=deps.platforms.recognise(url), **common)):
         logger.info("job created from a queue message")
 
 
@@ -208,84 +228,105 @@ def archive(job: Job, fence: Fence, *, deps: WorkerDeps, deadline: Deadline) -> 
     """Run the pipeline for a claimed job and complete it (raises on any failure)."""
     repo, clock = deps.repo, deps.clock
     deadline.check("extraction")
-    page = deps.extractor.extract(job.url, cookies=deps.cookies.for_tenant(job.tenant_id))
-    info = page.info
-    ranked = rank(info.candidates)
-    logger.info("post extracted", extra={"candidates": len(ranked), "blocked": len(page.blocked)})
-    if not ranked:
-        raise NoMedia(f"no video, GIF or photo found at {job.url}")
-    repo.progress(job.job_id, fence, pct=50, now=clock.now())
-
-    account = _account(info.platform, info.author_handle, info.author_name, info.site_name, job.url)
-    headers = _browser_headers(page, job.url)
-    stored = _download_best(job, fence, ranked, account.slug, headers, deps, deadline)
-    chosen = _candidate_of(ranked, stored)
-    item = MediaItem(
-        kind="gif" if chosen.kind == "gif" else stored.kind,
-        key=stored.key,
-        content_type=stored.content_type,
-        bytes=stored.bytes,
-        sha256=stored.sha256,
-        width=chosen.width,
-        height=chosen.height,
-        bitrate=chosen.bitrate,
-        source_url=stored.source_url,
+    ref = deps.platforms.recognise(job.url)
+    source = PostSource(
+        ref, extractor=deps.extractor, client=deps.http, login_cookies=deps.cookies.for_tenant(job.tenant_id)
     )
-    thumb = _thumbnail(job, chosen.poster or info.thumbnail_url, account.slug, headers, deps, deadline)
-    if thumb is not None:
-        item.thumbnail_key = thumb.key
+    info = source.extract()
+    include_quoted = job.include_quoted or deps.settings.include_quoted
+    items = media_items(info.candidates, include_quoted=include_quoted)
+    page = source.page_result
+    logger.info("post extracted", extra={"platform": info.platform, "items": len(items),
+                                         "blocked": len(page.blocked) if page else 0})  # fmt: skip
+    if not items:
+        raise NoMedia(f"no video, GIF or photo found at {job.url}")
+    repo.progress(job.job_id, fence, pct=20, now=clock.now())
+
+    account = _account(info, job.url)
+    several = len(items) > 1
+    media: list[MediaItem] = []
+    progress = _ProgressReporter(job, fence, deps, start=20, span=75 // len(items) or 1)
+    for position, (index, candidates) in enumerate(items.items(), start=1):
+        number = position if several else None
+        fetch = ItemFetch(
+            source=source, downloader=deps.downloader, hls=deps.hls, extractor=deps.extractor,
+            key_for=functools.partial(_media_key, job, account.slug, number),
+            min_bytes=deps.settings.min_media_bytes, deadline=deadline, progress=progress, clock=clock.now,
+            include_quoted=include_quoted,
+        )  # fmt: skip
+        fetched = fetch.run(index, candidates)
+        chosen, stored = fetched.candidate, fetched.stored
+        item = MediaItem(
+            kind="gif" if chosen.kind == "gif" and stored.kind == "video" else stored.kind,
+            key=stored.key,
+            content_type=stored.content_type,
+            bytes=stored.bytes,
+            sha256=stored.sha256,
+            width=fetched.width,
+            height=fetched.height,
+            bitrate=fetched.bitrate,
+            duration_ms=round(chosen.duration * 1000) if chosen.duration else None,
+            source_url=stored.source_url,
+            quoted=chosen.quoted or None,
+            strategy=fetched.strategy,
+        )
+        poster = chosen.poster or (info.thumbnail_url if not several else None)
+        if poster and poster != stored.source_url:
+            thumb = _thumbnail(job, poster, account.slug, number, deps, deadline)
+            if thumb is not None:
+                item.thumbnail_key = thumb.key
+        media.append(item)
+        progress.next_item()
 
     deadline.check("writing info.json")
     key = info_key(job.tenant_id, account.slug, job.job_id)
-    deps.store.put_json(key, _info_document(job, info, account, [item], archived_at=clock.now()))
+    deps.store.put_json(
+        key,
+        _info_document(job, info, account, media, archived_at=clock.now()),
+        # An earlier attempt's different document is replaced only while this worker still holds the job.
+        may_replace=lambda: repo.renew(job.job_id, fence, now=clock.now(), lease_seconds=deps.settings.lease_seconds),
+    )
     return repo.complete(
-        job.job_id, fence, now=clock.now(), platform=info.platform, account=account, media=[item], info_key=key
+        job.job_id, fence, now=clock.now(), platform=info.platform, account=account, media=media, info_key=key
     )
 
 
-def _candidate_of(ranked: list[Candidate], stored: Stored) -> Candidate:
-    return next((c for c in ranked if c.url == stored.source_url), ranked[0])
+def _media_key(job: Job, slug: str, number: int | None, sniffed: Sniffed) -> str:
+    return media_key(job.tenant_id, slug, job.job_id, sniffed.ext, index=number)
 
 
-def _download_best(
-    job: Job, fence: Fence, ranked: list[Candidate], slug: str, headers: dict[str, str], deps: WorkerDeps,
-    deadline: Deadline,
-) -> Stored:  # fmt: skip
-    """Try the best candidates in order until one is valid media."""
-    last: MediaVaultError | None = None
-    progress = _ProgressReporter(job, fence, deps)
-    for candidate in ranked[:_MAX_CANDIDATES]:
-        deadline.check("download")
-        try:
-            return deps.downloader.store(
-                candidate.url,
-                key_for=lambda sniffed: media_key(job.tenant_id, slug, job.job_id, sniffed.ext),
-                kinds=frozenset({"video", "gif", "photo"}),
-                min_bytes=deps.settings.min_media_bytes,
-                deadline=deadline,
-                headers=headers,
-                progress=progress,
-            )
-        except InvalidMedia as exc:
-            logger.warning("candidate rejected", extra={"url": candidate.url, "source": candidate.source,
-                                                         "error": exc.message})  # fmt: skip
-            last = exc
-    assert last is not None
-    raise last
+def media_items(candidates: list[Candidate], *, include_quoted: bool) -> dict[int, list[Candidate]]:
+    """The post's media items (item index -> its variants), in order; quoted-post media only on request.
+    An item is kept when it has something downloadable (a file, or an HLS rendition)."""
+    grouped: dict[int, list[Candidate]] = {}
+    for candidate in candidates:
+        if candidate.quoted and not include_quoted:
+            continue
+        grouped.setdefault(candidate.item, []).append(candidate)
+    return {
+        index: variants
+        for index, variants in sorted(grouped.items())
+        if rank(variants) or any(c.is_streaming_manifest for c in variants)
+    }
 
 
 class _ProgressReporter:
-    """Moves progress from 50 to 95 with the bytes, at most every few seconds, renewing the lease."""
+    """Moves progress with the bytes (each item its share of 20..95), at most every few seconds,
+    renewing the lease as it goes."""
 
-    def __init__(self, job: Job, fence: Fence, deps: WorkerDeps) -> None:
+    def __init__(self, job: Job, fence: Fence, deps: WorkerDeps, *, start: int, span: int) -> None:
         self._job, self._fence, self._deps = job, fence, deps
         self._last = time.monotonic()
-        self._pct = 50
+        self._base, self._span = start, span
+        self._pct = start
+
+    def next_item(self) -> None:
+        self._base += self._span
 
     def __call__(self, done: int, total: int | None) -> None:
         if not total or time.monotonic() - self._last < _PROGRESS_EVERY_SECONDS:
             return
-        pct = 50 + int(45 * min(done, total) / total)
+        pct = min(95, self._base + int(self._span * min(done, total) / total))
         if pct <= self._pct:
             return
         now = self._deps.clock.now()
@@ -295,44 +336,33 @@ class _ProgressReporter:
 
 
 def _thumbnail(
-    job: Job, url: str | None, slug: str, headers: dict[str, str], deps: WorkerDeps, deadline: Deadline
+    job: Job, url: str, slug: str, number: int | None, deps: WorkerDeps, deadline: Deadline
 ) -> Stored | None:
-    """The poster / og:image, if there is one; a missing thumbnail never fails the job."""
-    if not url:
-        return None
+    """The item's poster / the post's preview image; a missing thumbnail never fails the job."""
     try:
         deadline.check("thumbnail")
         return deps.downloader.store(
             url,
-            key_for=lambda sniffed: thumbnail_key(job.tenant_id, slug, job.job_id, sniffed.ext),
+            key_for=lambda sniffed: thumbnail_key(job.tenant_id, slug, job.job_id, sniffed.ext, index=number),
             kinds=frozenset({"photo"}),
             min_bytes=1,
             deadline=deadline,
-            headers=headers,
+            headers={"referer": job.url},
         )
     except MediaVaultError as exc:
         if exc.code == "DEADLINE_REACHED":
             raise
-        logger.warning("thumbnail skipped", extra={"url": url, "error": exc.message})
+        logger.warning("thumbnail skipped", extra={"url": url.split("?", 1)[0], "error": exc.message})
         return None
 
 
-def _account(platform: str, handle: str | None, name: str | None, site: str | None, url: str) -> Account:
+def _account(info: PostInfo, url: str) -> Account:
     host = (urlsplit(url).hostname or "unknown").removeprefix("www.")
-    owner = handle or name or site or host
-    return Account(platform=platform, handle=handle, display_name=name, slug=slugify(platform, owner))
-
-
-def _browser_headers(page: PageResult, url: str) -> dict[str, str]:
-    """Downloads look like the page's own requests: its user agent, referer and cookies for the host."""
-    headers = {"referer": url}
-    if page.user_agent:
-        headers["user-agent"] = page.user_agent
-    host = urlsplit(url).hostname or ""
-    cookies = [c for c in page.cookies if host.endswith(str(c.get("domain", "")).lstrip("."))]
-    if cookies:
-        headers["cookie"] = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
-    return headers
+    owner = info.author_handle or info.author_name or info.site_name or host
+    return Account(
+        platform=info.platform, handle=info.author_handle, display_name=info.author_name,
+        author_id=info.author_id, slug=slugify(info.platform, owner),
+    )  # fmt: skip
 
 
 def _info_document(
@@ -343,11 +373,18 @@ def _info_document(
         "sourceUrl": job.url,
         "platform": info.platform,
         "postId": info.post_id,
+        "postUrl": info.url,
         "title": info.title,
         "caption": info.caption,
         "postedAt": info.posted_at,
-        "author": {"handle": account.handle, "displayName": account.display_name, "slug": account.slug},
+        "author": {
+            "handle": account.handle, "displayName": account.display_name, "id": info.author_id,
+            "slug": account.slug,
+        },
+        "counts": info.counts,
+        "sensitive": info.sensitive,
+        "quotedPostId": info.quoted_post_id,
         "siteName": info.site_name,
         "archivedAt": iso(archived_at),
         "media": [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in media],
-    }
+    }  # fmt: skip

@@ -13,6 +13,7 @@ from mediavault.worker.browser import thread_session
 from mediavault.worker.deadline import Deadline
 from mediavault.worker.download import Downloader
 from mediavault.worker.extract import BrowserExtractor
+from mediavault.worker.hls import HlsDownloader
 from mediavault.worker.pipeline import Outcome, WorkerDeps, process_message
 
 _local = threading.local()
@@ -48,6 +49,9 @@ def worker_deps() -> WorkerDeps:
                 settle=settings.page_settle_seconds,
             ),
             downloader=Downloader(http, store, max_bytes=settings.max_media_bytes),
+            hls=HlsDownloader(http, store, max_bytes=settings.max_media_bytes),
+            http=http,
+            platforms=deps.platforms(),
             settings=settings,
             clock=deps.clock,
             cookies=cookie_source(secret_prefix=settings.cookies_secret_prefix, file=settings.cookies_file),
