@@ -46,6 +46,14 @@ LOCAL_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
 
+#: Settings a user of the local stack may set in their shell; they reach the functions as they are.
+PASS_THROUGH_ENV = (
+    "MEDIAVAULT_PLATFORM_HOSTS",
+    "MEDIAVAULT_PLATFORM_API",
+    "MEDIAVAULT_INCLUDE_QUOTED",
+    "MEDIAVAULT_COOKIES_FILE",
+)
+
 
 @dataclass
 class StackOptions:
@@ -226,8 +234,12 @@ class LocalStack:
         local = {**LOCAL_ENV, "AWS_ENDPOINT_URL": self.moto.endpoint}
         if chromium:
             local["MEDIAVAULT_CHROMIUM_PATH"] = chromium
-        if self.options.egress_allow:
-            local["MEDIAVAULT_EGRESS_ALLOW"] = ",".join(self.options.egress_allow)
+        for name in PASS_THROUGH_ENV:
+            if os.environ.get(name):
+                local[name] = os.environ[name]
+        allow = [*self.options.egress_allow, *_loopback_platform_hosts({**local, **self.options.extra_env})]
+        if allow:
+            local["MEDIAVAULT_EGRESS_ALLOW"] = ",".join(dict.fromkeys(allow))
         # Queue messages without a tenantId are the stack's own key's jobs (on AWS: the DefaultTenant parameter).
         local["MEDIAVAULT_DEFAULT_TENANT"] = DEFAULT_API_KEY_ID
         return {**env, **local, **self.options.extra_env}
@@ -317,3 +329,16 @@ def reset_package_state() -> None:
         from mediavault import deps
 
         deps.reset()
+
+
+def _loopback_platform_hosts(env: dict[str, str]) -> list[str]:
+    """``host:port`` entries of ``MEDIAVAULT_PLATFORM_HOSTS`` (a mirror or fixture site on this machine
+    standing in for a platform): the operator named them, so the local stack lets the egress policy
+    reach them. Plain host names (public mirrors) need nothing."""
+    hosts = []
+    for item in env.get("MEDIAVAULT_PLATFORM_HOSTS", "").split(","):
+        _, _, host = item.partition("=")
+        name, sep, port = host.strip().rpartition(":")
+        if sep and name and port.isdigit():
+            hosts.append(host.strip().lower())
+    return hosts
