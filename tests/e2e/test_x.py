@@ -96,6 +96,7 @@ def test_posts_are_archived_whole_with_the_best_variant_that_works(
     assert info["postedAt"]
     assert info["caption"]
     assert len(info["media"]) == len(post.expected_media)
+    assert all(m.get("thumbnailKey") for m in job["media"])  # a thumbnail per item
     assert all(m["sha256"] and m["bytes"] and m["sourceUrl"] for m in info["media"])
 
 

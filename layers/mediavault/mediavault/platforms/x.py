@@ -518,6 +518,7 @@ def _photo_candidates(entity: dict[str, Any], *, item: int, quoted: bool) -> Ite
     original = _dict(entity.get("original_info"))
     width, height = _int(original.get("width")), _int(original.get("height"))
     content_type = _PHOTO_EXTENSIONS.get(ext)
+    thumbnail = f"{base}?format={ext}&name=small"  # the item's thumbnail: X's 680px size
     for name, preference, limit in _PHOTO_SIZES:
         fitted = _fit(width, height, limit)
         yield Candidate(
@@ -530,10 +531,12 @@ def _photo_candidates(entity: dict[str, Any], *, item: int, quoted: bool) -> Ite
             item=item,
             preference=preference,
             quoted=quoted,
+            poster=thumbnail,
         )
     yield Candidate(
-        url=url, kind="photo", source="platform", content_type=content_type, item=item, preference=0, quoted=quoted
-    )
+        url=url, kind="photo", source="platform", content_type=content_type, item=item, preference=0, quoted=quoted,
+        poster=thumbnail,
+    )  # fmt: skip
 
 
 def _fit(width: int | None, height: int | None, limit: int | None) -> tuple[int | None, int | None]:
