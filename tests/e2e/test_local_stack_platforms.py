@@ -52,4 +52,5 @@ def test_an_x_post_on_a_configured_host_is_archived_once_whatever_url_names_it(
         again = client.post("/jobs", json={"url": xsite.url(f"/i/status/{post_id}")})
         assert (again.status_code, again.json()["jobId"]) == (200, job["jobId"])
         forced = client.post("/jobs", json={"url": xsite.url(f"/i/status/{post_id}"), "force": True})
-        assert forced.status_code == 202 and forced.json()["jobId"] != job["jobId"]
+        assert forced.status_code == 202
+        assert forced.json()["jobId"] != job["jobId"]

@@ -211,10 +211,12 @@ def test_a_platform_post_is_one_archive_entry_whatever_url_names_it(
     assert len(queue.sent) == 1
     # ...unless force: a new job
     forced = submit("https://twitter.com/i/status/1790000000000000001", force=True)
-    assert forced.created and forced.job.job_id != first.job.job_id
+    assert forced.created
+    assert forced.job.job_id != first.job.job_id
     # ...and another tenant's submission of the same post is its own job
     other = submit("https://x.com/someone/status/1790000000000000001", tenant="tenant-b")
-    assert other.created and other.job.job_id != first.job.job_id
+    assert other.created
+    assert other.job.job_id != first.job.job_id
 
 
 def test_include_quoted_travels_from_the_submission_to_the_message(submit, queue: FakeQueue) -> None:
