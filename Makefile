@@ -46,6 +46,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/worker_memory.py --sizes 50 500 --repeat 3
+	$(PY) bench/extraction.py --rounds 20
 
 # The worker is a container image: `sam build` needs Docker for it.
 build: setup

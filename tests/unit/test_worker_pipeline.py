@@ -428,3 +428,18 @@ def test_when_every_candidate_is_invalid_the_job_fails_with_invalid_media() -> N
     assert job.error.code == "INVALID_MEDIA"
     assert worker.store.objects == {}
     assert all(u.aborted for u in worker.store.uploads)
+
+
+def test_a_later_attempt_replaces_the_info_json_an_earlier_attempt_left_while_it_holds_the_job() -> None:
+    # Given an earlier attempt of the job left a different info.json behind (it crashed after writing it)
+    worker = Worker(
+        extractor=FakeExtractor(video_post("https://cdn.example/v.mp4")),
+        routes={"https://cdn.example/v.mp4": (200, MP4, "video/mp4")},
+    )
+    job_id = job_id_for_message("msg-1")
+    key = f"tenants/default/downloads/generic-alice/{job_id}.info.json"
+    worker.store.documents[key] = {"jobId": job_id, "media": [], "archivedAt": "earlier"}
+    # When this attempt completes the job
+    assert worker.deliver({"url": POST}).status == "completed"
+    # Then the document describes what this attempt stored
+    assert [m["sha256"] for m in worker.store.documents[key]["media"]] == [hashlib.sha256(MP4).hexdigest()]
