@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from mediavault.platforms.base import PostInfo
 
-__all__ = ["GENERIC", "PlatformModule", "Platforms", "PostInfo", "PostRef", "detect_platform"]
+__all__ = ["GENERIC", "PlatformModule", "Platforms", "PostInfo", "PostRef"]
 
 GENERIC = "generic"
 _MODULES = ("mediavault.platforms.x", "mediavault.platforms.bluesky")
@@ -115,8 +115,3 @@ class Platforms:
                 configured_host=configured,
             )  # fmt: skip
         return PostRef(url=url, platform=GENERIC)
-
-
-def detect_platform(url: str, platforms: Platforms | None = None) -> str:
-    """The platform that serves ``url`` (``generic`` for every page no platform module claims)."""
-    return (platforms or Platforms()).recognise(url).platform
