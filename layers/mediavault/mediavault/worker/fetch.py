@@ -30,7 +30,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mediavault.errors import InvalidMedia, MediaVaultError, NoMedia
+from mediavault.errors import (
+    BrowserError,
+    InvalidMedia,
+    MediaVaultError,
+    NoMedia,
+    PostNotFound,
+    PostUnavailable,
+    UpstreamUnavailable,
+)
 from mediavault.logins import LoginCookie
 from mediavault.media.candidates import Candidate, rank
 from mediavault.media.signed import is_expired
@@ -76,6 +84,10 @@ class BrowserFetcher(Protocol):
         cookies: Sequence[LoginCookie] = (),
         session_cookies: Sequence[dict[str, Any]] = (),
     ) -> Stored: ...
+
+
+class _Skipped(InvalidMedia):
+    """A step that had nothing to try (no cookies for the host): logged, never the job's cause."""
 
 
 @dataclass
@@ -133,7 +145,7 @@ class ItemFetch:
                     fetched = self._try(strategy, candidate)
                 except InvalidMedia as exc:
                     self._log(candidate, strategy, exc.message)
-                    last = exc
+                    last = last if isinstance(exc, _Skipped) else exc
                     if strategy == "direct" and self._stale(exc) and reextractions < MAX_REEXTRACTIONS:
                         # The platform hands out short-lived URLs: a 403 means "ask again" first.
                         reextractions += 1
@@ -145,14 +157,21 @@ class ItemFetch:
                         # No new URL for this variant: it is not a stale one; the cookies and the
                         # browser may help (the other variants wait their turn).
                     continue
-                except MediaVaultError as exc:
-                    if exc.code in ("DEADLINE_REACHED", "MEDIA_TOO_LARGE", "EGRESS_BLOCKED", "LEASE_LOST"):
+                except (PostNotFound, PostUnavailable) as exc:
+                    if strategy == "direct":
                         raise
-                    # Upstream trouble (5xx, timeouts): another strategy will not help now; the job
-                    # is retried later by the queue unless another variant works.
+                    # Opening the post page for its cookies or its fetch failed: the step failed.
+                    self._log(candidate, strategy, exc.message)
+                    last = exc
+                    continue
+                except (UpstreamUnavailable, BrowserError) as exc:
+                    # Upstream trouble (5xx, timeouts, a browser crash): another strategy will not help
+                    # now; the other known variants may, else the queue retries the job later.
                     self._log(candidate, strategy, exc.message)
                     last = exc
                     break
+                # Anything else (deadline, storage outage, too large, egress refusal, lease lost) ends
+                # the item here and is the job's outcome.
                 self._log(candidate, strategy, "ok")
                 return fetched
             else:
@@ -220,7 +239,7 @@ class ItemFetch:
         elif strategy == "cookies":
             cookie = self._cookie_header(candidate.url)
             if not cookie:
-                raise InvalidMedia("no cookies for this host in the browser session or the login")
+                raise _Skipped("skipped: no cookies for this host in the browser session or the login")
             headers = {**self._headers(candidate.url), "cookie": cookie}
         else:
             return self._browser(candidate)
