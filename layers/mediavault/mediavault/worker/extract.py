@@ -41,6 +41,10 @@ _MAX_JSON_BYTES = 8 * 1024 * 1024  # a TweetDetail conversation can be a few MB
 #: ``(response URL, parsed JSON) -> PostInfo | None``: a platform's reading of the JSON its page received.
 JsonParser = Callable[[str, Any], PostInfo | None]
 _QUIET_SECONDS = 0.5
+# When the markup already names a video, only the page's own API calls can still improve on it:
+# stop once none is in flight and none started for this long.
+_API_GRACE_SECONDS = 0.15
+_API_TYPES = frozenset({"xhr", "fetch"})
 _POLL_MS = 100
 
 
@@ -100,6 +104,8 @@ class BrowserExtractor:
         media: list[Candidate] = []
         in_flight: set[Request] = set()
         last_activity = [time.monotonic()]
+        api_in_flight: set[Request] = set()
+        last_api = [time.monotonic()]
         hops = _Hops()
 
         def guard(route: Route) -> None:
@@ -118,6 +124,9 @@ class BrowserExtractor:
         def on_request(request: Request) -> None:
             in_flight.add(request)
             last_activity[0] = time.monotonic()
+            if request.resource_type in _API_TYPES:
+                api_in_flight.add(request)
+                last_api[0] = last_activity[0]
             hops.seen.append(request.url)
             if _is_main_frame_navigation(request, page):
                 hops.navigations.append(request.url)
@@ -125,6 +134,9 @@ class BrowserExtractor:
         def on_done(request: Request) -> None:
             in_flight.discard(request)
             last_activity[0] = time.monotonic()
+            if request in api_in_flight:
+                api_in_flight.discard(request)
+                last_api[0] = last_activity[0]
 
         def on_failed(request: Request) -> None:
             on_done(request)
@@ -159,15 +171,22 @@ class BrowserExtractor:
                 hops.raise_if_navigation_refused(proxy)
                 _check_status(url, response)
 
-                # Wait for the player: until media JSON arrived, or the network was quiet, or time ran out.
+                # Wait for the player: until media JSON arrived, or the network was quiet, or -- when
+                # the markup already names a video -- the page's API calls are done, or time ran out.
                 deadline = time.monotonic() + self._settle
                 info = PostInfo(url=url)
                 read: set[int] = set()
+                markup = parse_dom(page.evaluate(DOM_SNAPSHOT_JS))
+                markup_video = any(
+                    c.kind in ("video", "gif") and not c.is_streaming_manifest for c in markup.candidates
+                )
                 while True:
                     info = _read_json(json_responses, read, info, parse_json)
                     have_structured = any(c.source in ("network-json", "platform") for c in info.candidates)
-                    quiet = not in_flight and time.monotonic() - last_activity[0] >= _QUIET_SECONDS
-                    if have_structured or quiet or time.monotonic() >= deadline:
+                    now = time.monotonic()
+                    quiet = not in_flight and now - last_activity[0] >= _QUIET_SECONDS
+                    settled = markup_video and not api_in_flight and now - last_api[0] >= _API_GRACE_SECONDS
+                    if have_structured or quiet or settled or now >= deadline:
                         break
                     page.wait_for_timeout(_POLL_MS)
                 info = _read_json(json_responses, read, info, parse_json)

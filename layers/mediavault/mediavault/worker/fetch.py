@@ -70,7 +70,7 @@ class HlsStore(Protocol):
 
     def store(
         self, master_url: str, *, key_for: Callable[[Sniffed], str], min_bytes: int, deadline: Deadline | None = None,
-        headers: dict[str, str] | None = None, progress: Progress | None = None,
+        headers: dict[str, str] | None = None, progress: Progress | None = None, choice: Any = None,
     ) -> Stored: ...  # fmt: skip
 
 
@@ -115,6 +115,7 @@ class ItemFetch:
     clock: Callable[[], float]
     include_quoted: bool = False
     attempts: list[dict[str, str]] = field(default_factory=list)
+    _hls_choices: dict[str, HlsChoiceLike] = field(default_factory=dict)  # probed masters, not fetched twice
 
     def run(self, index: int, candidates: list[Candidate]) -> Fetched:
         """Download item ``index`` from ``candidates`` (its variants), with the retry chain."""
@@ -200,6 +201,7 @@ class ItemFetch:
         except MediaVaultError as exc:
             self._log(manifest, "probe", exc.message)
             return files
+        self._hls_choices[manifest.url] = choice
         pixels = (choice.width or 0) * (choice.height or 0)
         better = not files or pixels > best_file or (not best_file and (choice.bandwidth or 0) > best_rate)
         described = manifest.model_copy(update={"width": choice.width, "height": choice.height,
@@ -248,7 +250,7 @@ class ItemFetch:
                 raise InvalidMedia("HLS renditions are not downloaded by this worker")
             stored = self.hls.store(
                 candidate.url, key_for=self.key_for, min_bytes=self.min_bytes, deadline=self.deadline,
-                headers=headers, progress=self.progress,
+                headers=headers, progress=self.progress, choice=self._hls_choices.get(candidate.url),
             )  # fmt: skip
         else:
             stored = self.downloader.store(
