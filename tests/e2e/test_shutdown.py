@@ -27,7 +27,8 @@ def test_jobs_still_running_after_the_drain_timeout_are_released_and_their_messa
                 "jobId"
             ]
             deadline = time.monotonic() + 60
-            while client.get(f"/jobs/{job_id}").json()["progressPct"] < 50 and time.monotonic() < deadline:
+            # (20%: the post was read; the download is under way)
+            while client.get(f"/jobs/{job_id}").json()["progressPct"] < 20 and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Playwright, ProxySettings, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ProxySettings, sync_playwright
 
 from mediavault.observability import logger
 from mediavault.safety.egress import EgressPolicy
@@ -74,6 +74,7 @@ class BrowserSession:
         self._proxy: EgressProxy | None = None
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
+        self._spare: tuple[BrowserContext, Page] | None = None
         self.launches = 0
 
     @property
@@ -108,9 +109,13 @@ class BrowserSession:
         The context names the proxy too, so ``context.request`` (Playwright's own HTTP client, which
         does not go through the browser's network stack) passes the same policy: measured.
         """
-        browser = self.browser
-        proxy: ProxySettings = {"server": self.proxy.url, "bypass": PROXY_BYPASS}
-        context = browser.new_context(service_workers="block", accept_downloads=False, proxy=proxy, **options)
+        spare, self._spare = self._spare, None
+        if spare is not None and not options and self._browser is not None and self._browser.is_connected():
+            context = spare[0]
+        else:
+            if spare is not None:
+                _close_quietly(spare[0])
+            context = self._new_context(**options)
         try:
             yield context
         finally:
@@ -118,6 +123,26 @@ class BrowserSession:
                 context.close()
             except Exception:
                 logger.warning("browser context did not close cleanly")
+
+    def page(self, context: BrowserContext) -> Page:
+        """The context's page: the one prepared with a spare context, else a new one."""
+        return context.pages[0] if context.pages else context.new_page()
+
+    def prewarm(self) -> None:
+        """Prepare the next job's context and page now, between jobs, so that the next extraction does
+        not wait for Chromium to start a renderer (~0.2 s here). The spare is fresh and unused: nothing
+        of a previous job is in it. Only after the browser was launched (a cold worker stays lazy)."""
+        if self._spare is not None or self._browser is None or not self._browser.is_connected():
+            return
+        try:
+            context = self._new_context()
+            self._spare = (context, context.new_page())
+        except Exception:
+            logger.warning("could not prepare a browser context for the next job")
+
+    def _new_context(self, **options: Any) -> BrowserContext:
+        proxy: ProxySettings = {"server": self.proxy.url, "bypass": PROXY_BYPASS}
+        return self.browser.new_context(service_workers="block", accept_downloads=False, proxy=proxy, **options)
 
     def close(self) -> None:
         """Close the browser, the Playwright driver (no Chromium process is left behind), then the proxy."""
@@ -127,12 +152,20 @@ class BrowserSession:
             proxy.stop()
 
     def _close_browser(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            _close_quietly(spare[0])
         browser, playwright = self._browser, self._playwright
         self._browser = self._playwright = None
         for closer in (browser.close if browser else None, playwright.stop if playwright else None):
             if closer is not None:
                 with contextlib.suppress(Exception):  # shutting down; nothing left to save
                     closer()
+
+
+def _close_quietly(context: BrowserContext) -> None:
+    with contextlib.suppress(Exception):
+        context.close()
 
 
 _local = threading.local()

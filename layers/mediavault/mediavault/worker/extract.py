@@ -158,7 +158,7 @@ class BrowserExtractor:
                     context.add_cookies([c.for_playwright() for c in cookies])  # type: ignore[misc]
                 except PlaywrightError:
                     raise LoginCookiesInvalid("the browser refused the configured login cookies") from None
-            page = context.new_page()
+            page = self._session.page(context)
             if self._prefilter:
                 page.route("**/*", guard)
             page.on("request", on_request)
@@ -217,6 +217,10 @@ class BrowserExtractor:
             logger.warning("requests of the page refused by the egress policy", extra={"blocked": result.blocked[:10]})
         return result
 
+    def prewarm(self) -> None:
+        """Between jobs: get the next job's browser context ready (see ``BrowserSession.prewarm``)."""
+        self._session.prewarm()
+
     def fetch(
         self,
         page_url: str,
@@ -244,7 +248,7 @@ class BrowserExtractor:
                 jar = [c.for_playwright() for c in cookies] + [dict(c) for c in session_cookies]
                 if jar:
                     context.add_cookies(jar)  # type: ignore[arg-type]
-                page = context.new_page()
+                page = self._session.page(context)
                 page.goto(page_url, wait_until="domcontentloaded", timeout=self._timeout_ms)
                 head = page.evaluate(_FETCH_OPEN_JS, media_url)
                 if head.get("error"):

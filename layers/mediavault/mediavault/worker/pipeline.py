@@ -55,6 +55,8 @@ class Extractor(Protocol):
         self, url: str, *, cookies: Sequence[LoginCookie] = (), parse_json: JsonParser | None = None
     ) -> PageResult: ...
 
+    def prewarm(self) -> None: ...
+
     def fetch(
         self,
         page_url: str,

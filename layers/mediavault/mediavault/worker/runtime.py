@@ -81,3 +81,5 @@ def handle_record(record: Any, lambda_context: Any) -> Outcome:
         )
     finally:
         logger.thread_safe_remove_keys(["job_id", "correlation_id"])
+        # Off the job's path: the next job's browser context is ready before it arrives.
+        built.extractor.prewarm()
