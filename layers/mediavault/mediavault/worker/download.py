@@ -62,7 +62,7 @@ class Downloader:
         """Download ``url`` into the key ``key_for(sniffed type)``; returns what was stored."""
         try:
             with self._client.stream("GET", url, headers=headers) as response:
-                _check_status(url, response)
+                check_status(url, response)
                 return self._copy(url, response, key_for, kinds, min_bytes, deadline, progress)
         except MediaVaultError:
             raise
@@ -102,7 +102,7 @@ class Downloader:
         progress: Progress | None,
     ) -> Stored:
         declared = response.headers.get("content-type")
-        expected = _int(response.headers.get("content-length"))
+        expected = int_or_none(response.headers.get("content-length"))
         if expected is not None and expected > self._max_bytes:
             raise MediaTooLarge(f"{url} is {expected} bytes, over the {self._max_bytes}-byte limit")
         chunks = response.iter_bytes(_CHUNK)
@@ -196,9 +196,12 @@ def stored_existing(
     )
 
 
-def _check_status(url: str, response: httpx.Response) -> None:
+def check_status(url: str, response: httpx.Response, *, partial: bool = False) -> None:
+    """A media response's status: 200/203 (206 when a byte range was asked for) go on; 401/403/404/410
+    and other refusals are ``InvalidMedia`` (with the status, for the retry chain); 429/5xx are
+    ``UpstreamUnavailable``."""
     status = response.status_code
-    if status in (200, 203):
+    if status in (200, 203) or (partial and status == 206):
         return
     if status in (401, 403, 404, 410):
         raise InvalidMedia(f"{url} answered {status}", status=status)
@@ -207,12 +210,9 @@ def _check_status(url: str, response: httpx.Response) -> None:
     raise InvalidMedia(f"{url} answered {status}")
 
 
-def _int(value: str | None) -> int | None:
+def int_or_none(value: str | None) -> int | None:
+    """A header's integer value, None when absent or malformed."""
     try:
         return int(value) if value is not None else None
     except ValueError:
         return None
-
-
-#: Status check of a media response (public: the browser-driven download applies it too).
-check_status = _check_status

@@ -36,6 +36,7 @@ from mediavault.platforms.generic import DOM_SNAPSHOT_JS, parse_dom, parse_json_
 from mediavault.safety.egress import EgressPolicy
 from mediavault.safety.proxy import BlockedHop, EgressProxy
 from mediavault.worker.browser import BrowserSession
+from mediavault.worker.download import int_or_none
 
 _MAX_JSON_BYTES = 8 * 1024 * 1024  # a TweetDetail conversation can be a few MB
 #: ``(response URL, parsed JSON) -> PostInfo | None``: a platform's reading of the JSON its page received.
@@ -267,7 +268,7 @@ class BrowserExtractor:
                     url=media_url,
                     status=int(head["status"]),
                     content_type=head.get("type"),
-                    length=_int_or_none(head.get("length")),
+                    length=int_or_none(head.get("length")),
                     chunks=chunks(),
                 )
                 return consume(body)
@@ -326,13 +327,6 @@ class BrowserBody:
     content_type: str | None
     length: int | None
     chunks: Iterator[bytes]
-
-
-def _int_or_none(value: object) -> int | None:
-    try:
-        return int(str(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 _NAVIGABLE_SCHEMES = frozenset({"http", "https"})

@@ -34,7 +34,7 @@ from mediavault.media.hls import ByteRange, MediaPlaylist, choose, is_master, pa
 from mediavault.media.sniff import Sniffed, looks_like_text
 from mediavault.storage import MediaStore, ObjectExists, Upload
 from mediavault.worker.deadline import Deadline
-from mediavault.worker.download import Progress, Stored, stored_existing
+from mediavault.worker.download import Progress, Stored, check_status, int_or_none, stored_existing
 
 __all__ = ["HlsChoice", "HlsDownloader"]
 
@@ -123,8 +123,8 @@ class HlsDownloader:
         """The text of the playlist at ``url`` and the URL it was finally served from (after redirects)."""
         try:
             with self._client.stream("GET", url, headers=headers) as response:
-                _check_status(url, response, partial=False)
-                declared = _int(response.headers.get("content-length"))
+                check_status(url, response, partial=False)
+                declared = int_or_none(response.headers.get("content-length"))
                 if declared is not None and declared > self._max_playlist_bytes:
                     raise InvalidMedia(f"playlist {url} is {declared} bytes, over {self._max_playlist_bytes}")
                 body = bytearray()
@@ -285,7 +285,7 @@ class _SegmentReader:
             headers["Range"] = byte_range.header
         try:
             with self._client.stream("GET", url, headers=headers) as response:
-                _check_status(url, response, partial=byte_range is not None)
+                check_status(url, response, partial=byte_range is not None)
                 yield from self._body(url, response, byte_range, init=init)
         except MediaVaultError:
             raise
@@ -301,7 +301,7 @@ class _SegmentReader:
             remaining = byte_range.length
             if response.status_code != 206:  # the server ignored Range: cut the range out of the whole body
                 skip = byte_range.start
-        length = _int(response.headers.get("content-length"))
+        length = int_or_none(response.headers.get("content-length"))
         if length is not None and length - skip > self._budget.limit:
             raise MediaTooLarge(f"HLS segment {url} is {length} bytes, over the {self._budget.limit}-byte limit")
         head = bytearray()
@@ -548,21 +548,3 @@ def _seconds(item: tuple[Any, Any], origin: float, shift: dict[int, int]) -> flo
     """A packet's DTS on the output timeline (seconds), to order packets across sources."""
     packet, out = item
     return float((packet.dts + shift.get(out.index, 0)) * packet.time_base) - origin
-
-
-def _check_status(url: str, response: httpx.Response, *, partial: bool) -> None:
-    status = response.status_code
-    if status in (200, 203) or (partial and status == 206):
-        return
-    if status in (401, 403, 404, 410):
-        raise InvalidMedia(f"{url} answered {status}", status=status)
-    if status == 429 or status >= 500:
-        raise UpstreamUnavailable(f"{url} answered {status}")
-    raise InvalidMedia(f"{url} answered {status}")
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
