@@ -46,7 +46,7 @@ from urllib.parse import quote, unquote
 
 from .hls import MASTER, generate_hls, serve_hls
 from .media import PHOTO, PHOTO_SIZE, POSTER, POSTER_SIZE, generate_media
-from .serving import Exchange, LoopbackSite
+from .serving import Exchange, LoopbackSite, html_document, meta_tag
 
 __all__ = ["BSKY_POSTS", "BskyPost", "BskySite"]
 
@@ -569,54 +569,33 @@ _SHELL_SCRIPT = """
 """
 
 
-def _document(title: str, head: list[str], body: str) -> str:
-    head_html = "\n    ".join(head)
-    return f"""<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8">
-    <meta name="viewport" content="width=device-width, initial-scale=1">
-    <title>{html.escape(title)}</title>
-    {head_html}
-  </head>
-  <body>
-{body}
-  </body>
-</html>
-"""
-
-
-def _meta(attr: str, key: str, value: str) -> str:
-    return f'<meta {attr}="{html.escape(key)}" content="{html.escape(value)}">'
-
-
 def _post_page(origin: str, actor: str, rkey: str) -> str:
     """The web app's shell; for a post signed-out visitors may see, its Open Graph tags too."""
-    head = [_meta("property", "og:site_name", "Bluesky"), _meta("name", "twitter:site", "@bluesky")]
+    head = [meta_tag("property", "og:site_name", "Bluesky"), meta_tag("name", "twitter:site", "@bluesky")]
     post = _post(actor, rkey)
     title = "Bluesky"
     if post is not None and post.status == "ok" and not ACCOUNTS[post.handle].labels:
         account = ACCOUNTS[post.handle]
         title = f"{account.display_name} (@{account.handle})"
         head += [
-            _meta("property", "og:type", "article"),
-            _meta("property", "og:title", title),
-            _meta("property", "og:description", post.text),
-            _meta("property", "og:url", f"{origin}/profile/{account.handle}/post/{post.rkey}"),
-            _meta("name", "article:published_time", post.created_at),
+            meta_tag("property", "og:type", "article"),
+            meta_tag("property", "og:title", title),
+            meta_tag("property", "og:description", post.text),
+            meta_tag("property", "og:url", f"{origin}/profile/{account.handle}/post/{post.rkey}"),
+            meta_tag("name", "article:published_time", post.created_at),
             f'<link rel="alternate" href="{html.escape(_at_uri(post))}">',
         ]
         view = _media_view(post, origin)
         if view and view["$type"] == "app.bsky.embed.video#view":
-            head.append(_meta("property", "og:image", view["thumbnail"]))
+            head.append(meta_tag("property", "og:image", view["thumbnail"]))
         elif view:
-            head.append(_meta("property", "og:image", view["images"][0]["thumb"]))
+            head.append(meta_tag("property", "og:image", view["images"][0]["thumb"]))
     body = (
         f'    <main id="post" data-actor="{html.escape(actor)}" data-rkey="{html.escape(rkey)}">'
         "<p>Loading&hellip;</p></main>\n"
         f"    <script>{_SHELL_SCRIPT}</script>"
     )
-    return _document(title, head, body)
+    return html_document(title, head, body)
 
 
 def _index_page() -> str:
@@ -624,7 +603,9 @@ def _index_page() -> str:
         f'      <li><a href="{html.escape(p.path)}">{html.escape(p.path)}</a> &mdash; {html.escape(p.description)}</li>'
         for p in BSKY_POSTS
     )
-    return _document("Bluesky (sample)", [], f"    <h1>Bluesky posts on loopback</h1>\n    <ul>\n{items}\n    </ul>")
+    return html_document(
+        "Bluesky (sample)", [], f"    <h1>Bluesky posts on loopback</h1>\n    <ul>\n{items}\n    </ul>"
+    )
 
 
 def _tagged_jpeg(source: Path, tag: str) -> bytes:
@@ -684,7 +665,7 @@ class BskySite(LoopbackSite):
         elif len(parts) == 5 and parts[0] == "img" and parts[2] == "plain":
             self._image(exchange, parts[1], unquote(parts[3]), parts[4])
         else:
-            exchange.send_html(HTTPStatus.NOT_FOUND, _document("Not found", [], "    <h1>Not found</h1>"))
+            exchange.send_html(HTTPStatus.NOT_FOUND, html_document("Not found", [], "    <h1>Not found</h1>"))
 
     # -- XRPC ------------------------------------------------------------------------------
 
@@ -727,7 +708,7 @@ class BskySite(LoopbackSite):
     def _watch(self, exchange: Exchange, did: str, video_cid: str, rest: str) -> None:
         known = any(p.video and ACCOUNTS[p.handle].did == did and _video_cid(p) == video_cid for p in _POSTS)
         if not known:
-            exchange.send_html(HTTPStatus.NOT_FOUND, _document("Not found", [], "    <h1>Not found</h1>"))
+            exchange.send_html(HTTPStatus.NOT_FOUND, html_document("Not found", [], "    <h1>Not found</h1>"))
         elif rest == "thumbnail.jpg":
             self._jpeg(exchange, self.media_dir / POSTER, f"{did}/{video_cid}/thumbnail")
         else:
@@ -739,7 +720,7 @@ class BskySite(LoopbackSite):
             ACCOUNTS[p.handle].did == did and blob in {_image_cid(p, n) for n in range(len(p.images))} for p in _POSTS
         ) or any(a.did == did and blob == cid(did + "#avatar") for a in ACCOUNTS.values())
         if not known or fmt != "jpeg" or preset not in ("feed_fullsize", "feed_thumbnail", "avatar"):
-            exchange.send_html(HTTPStatus.NOT_FOUND, _document("Not found", [], "    <h1>Not found</h1>"))
+            exchange.send_html(HTTPStatus.NOT_FOUND, html_document("Not found", [], "    <h1>Not found</h1>"))
             return
         source = PHOTO if preset == "feed_fullsize" else POSTER
         self._jpeg(exchange, self.media_dir / source, f"{preset}/{did}/{blob}")

@@ -7,6 +7,7 @@ A site subclasses :class:`LoopbackSite` and implements :meth:`LoopbackSite.handl
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import threading
@@ -19,7 +20,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Self
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Exchange", "LoopbackSite", "RequestRecord", "parse_range"]
+__all__ = ["Exchange", "LoopbackSite", "RequestRecord", "html_document", "meta_tag", "parse_range"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,32 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     if last < first:
         return None
     return first, min(last, size - 1)
+
+
+def html_document(title: str, head: list[str], body: str, *, style: str = "", before: str = "", after: str = "") -> str:
+    """A complete HTML5 document: ``head`` lines in the head, ``body`` inside ``<main>`` when the site
+    adds chrome (``before`` / ``after``), else as it is."""
+    head_html = "\n    ".join(head)
+    style_html = f"\n    <style>\n{style}    </style>" if style else ""
+    inner = f"    {before}\n    <main>\n{body}\n    </main>\n    {after}" if before or after else body
+    return f"""<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{html.escape(title)}</title>
+    {head_html}{style_html}
+  </head>
+  <body>
+{inner}
+  </body>
+</html>
+"""
+
+
+def meta_tag(attr: str, key: str, value: str | int) -> str:
+    """``<meta property="og:video" content="...">`` (``attr``: property or name), escaped."""
+    return f'<meta {attr}="{html.escape(key)}" content="{html.escape(str(value))}">'
 
 
 @dataclass

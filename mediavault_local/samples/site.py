@@ -32,6 +32,7 @@ from typing import BinaryIO, Self
 from urllib.parse import urlsplit
 
 from .media import CLIP_VARIANTS, generate_media
+from .serving import html_document, meta_tag
 
 __all__ = ["MEMBER_COOKIE", "SAMPLE_POSTS", "RequestRecord", "SamplePost", "SampleSite"]
 
@@ -123,43 +124,27 @@ _FAKE_MP4_BODY = (
 # --------------------------------------------------------------------------------------------
 
 
-def _meta(attr: str, key: str, value: str | int) -> str:
-    return f'<meta {attr}="{html.escape(key)}" content="{html.escape(str(value))}">'
-
-
 def _og(key: str, value: str | int) -> str:
-    return _meta("property", key, value)
+    return meta_tag("property", key, value)
 
 
 def _name(key: str, value: str | int) -> str:
-    return _meta("name", key, value)
+    return meta_tag("name", key, value)
+
+
+_STYLE = """      body { font-family: system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; color: #222; }
+      header, footer { color: #666; font-size: 0.9rem; }
+      video, img { max-width: 100%; height: auto; background: #000; }
+"""
 
 
 def _document(title: str, head: list[str], body: str) -> str:
     """A complete HTML5 document with the site's chrome around ``body``."""
-    head_html = "\n    ".join(head)
-    return f"""<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8">
-    <meta name="viewport" content="width=device-width, initial-scale=1">
-    <title>{html.escape(title)}</title>
-    {head_html}
-    <style>
-      body {{ font-family: system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; color: #222; }}
-      header, footer {{ color: #666; font-size: 0.9rem; }}
-      video, img {{ max-width: 100%; height: auto; background: #000; }}
-    </style>
-  </head>
-  <body>
-    <header><a href="/">Sample Social</a> &middot; a local stand-in for a social network</header>
-    <main>
-{body}
-    </main>
-    <footer>Sample Social &middot; served from loopback for demos and tests</footer>
-  </body>
-</html>
-"""
+    return html_document(
+        title, head, body, style=_STYLE,
+        before='<header><a href="/">Sample Social</a> &middot; a local stand-in for a social network</header>',
+        after="<footer>Sample Social &middot; served from loopback for demos and tests</footer>",
+    )  # fmt: skip
 
 
 def _byline() -> str:
