@@ -183,7 +183,6 @@ class Rig:
         self.chromium = chromium
         self.xsite = XSite(media_dir).start()
         self.site = SampleSite(media_dir).start()
-        _quiet_resets(self.site)
         self.media_dir = media_dir
         sample_netloc = f"{self.site.host}:{self.site.port}"
         self.sample_base = f"http://{sample_netloc}"
@@ -519,22 +518,6 @@ def in_fresh_thread(body: Callable[[], str]) -> str:
     if "error" in out:
         raise out["error"]
     return str(out["key"])
-
-
-def _quiet_resets(site: SampleSite) -> None:
-    """A per-job browser closed while its keep-alive connection is idle resets it; the sample site's
-    server would print a traceback for each (the X site already ignores them)."""
-    server = getattr(site, "_server", None)
-    if server is None:
-        return
-    original = server.handle_error
-
-    def handle_error(request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
-            return
-        original(request, client_address)
-
-    server.handle_error = handle_error
 
 
 def _file_name(url: str) -> str:

@@ -72,7 +72,7 @@ def run_demo(root: Path, *, api_port: int = 0, aws_port: int = 0, out: Path, tim
             root=root,
             api_port=api_port,
             aws_port=aws_port,
-            egress_allow=[site.base_url.split("//", 1)[1]],
+            egress_allow=[site.netloc],
             # The demo prints its own progress; function logs stay quiet here (worker logs: .mediavault/logs).
             extra_env={
                 "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -20,19 +20,13 @@ import json
 import logging
 import re
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Self
-from urllib.parse import urlsplit
 
 from .media import CLIP_VARIANTS, generate_media
-from .serving import html_document, meta_tag
+from .serving import Exchange, LoopbackSite, RequestRecord, html_document, meta_tag
 
 __all__ = ["MEMBER_COOKIE", "SAMPLE_POSTS", "RequestRecord", "SamplePost", "SampleSite"]
 
@@ -41,10 +35,6 @@ log = logging.getLogger(__name__)
 #: The login cookie the members-only post wants (name, value).
 MEMBER_COOKIE = ("member_session", "s3cr3t-member-token")
 
-#: (method, path including any query string, request headers)
-RequestRecord = tuple[str, str, dict[str, str]]
-
-_CHUNK = 64 * 1024
 _TINY_SIZE = 5 * 1024
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CONTENT_TYPES: Mapping[str, str] = {
@@ -408,233 +398,11 @@ _PAGES: dict[str, Callable[[str], str]] = {
 # --------------------------------------------------------------------------------------------
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
-    """Parse a single ``bytes=`` range against ``size``.
-
-    Returns ``(first, last)`` inclusive for a satisfiable range, ``False`` when the range is
-    well-formed but unsatisfiable (-> 416), and ``None`` when the header should be ignored
-    (malformed or multi-range; RFC 9110 lets a server answer those with the whole body).
-    """
-    unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    start_s, dash, end_s = spec.strip().partition("-")
-    if not dash:
-        return None
-    try:
-        if start_s == "":  # suffix: the last N bytes
-            suffix = int(end_s)
-            if suffix < 0:
-                return None
-            if suffix == 0 or size == 0:
-                return False
-            return max(0, size - suffix), size - 1
-        first = int(start_s)
-        last = int(end_s) if end_s else size - 1
-    except ValueError:
-        return None
-    if first < 0:
-        return None
-    if first >= size:
-        return False
-    if last < first:
-        return None
-    return first, min(last, size - 1)
+def _not_found(exchange: Exchange) -> None:
+    exchange.send_html(HTTPStatus.NOT_FOUND, _error_page(HTTPStatus.NOT_FOUND, "Sorry, that page does not exist."))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], site: SampleSite) -> None:
-        self.site = site
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "SampleSocial/1.0"
-    timeout = 30  # idle keep-alive connections are dropped after this many seconds
-    server: _Server
-
-    # -- entry points ---------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        self._dispatch(head=False)
-
-    def do_HEAD(self) -> None:
-        self._dispatch(head=True)
-
-    def log_message(self, format: str, *args: object) -> None:
-        if self.server.site.verbose:
-            log.info("%s - %s", self.address_string(), format % args)
-
-    # -- routing --------------------------------------------------------------------------
-
-    def _dispatch(self, *, head: bool) -> None:
-        site = self.server.site
-        site._record(self.command, self.path, dict(self.headers.items()))
-        path = urlsplit(self.path).path
-        try:
-            if path in ("/", "/index.html"):
-                self._send_html(HTTPStatus.OK, _index_page(), head=head)
-            elif path == "/api/posts/variants.json":
-                body = json.dumps(_variants_json(), indent=2).encode()
-                self._send_bytes(HTTPStatus.OK, body, "application/json", head=head)
-            elif path.startswith("/posts/"):
-                self._post(path, head=head)
-            elif path.startswith("/media/"):
-                self._media(path.removeprefix("/media/"), head=head)
-            else:
-                self._not_found(head=head)
-        except (BrokenPipeError, ConnectionResetError):
-            # The client went away mid-response (cancelled download, closed tab): not an error.
-            self.close_connection = True
-
-    def _origin(self) -> str:
-        host = self.headers.get("Host") or f"{self.server.site.host}:{self.server.site.port}"
-        return f"http://{host}"
-
-    def _post(self, path: str, *, head: bool) -> None:
-        site = self.server.site
-        path = path.rstrip("/") or path
-        if path == "/posts/gone":
-            self._send_html(HTTPStatus.GONE, _error_page(HTTPStatus.GONE, "This post was deleted."), head=head)
-            return
-        if path == "/posts/members":
-            wanted = f"{MEMBER_COOKIE[0]}={MEMBER_COOKIE[1]}"
-            if wanted not in [c.strip() for c in (self.headers.get("Cookie") or "").split(";")]:
-                page = _error_page(HTTPStatus.FORBIDDEN, "Log in to see this post.")
-                self._send_html(HTTPStatus.FORBIDDEN, page, head=head)
-                return
-            self._send_html(HTTPStatus.OK, _PAGES["/posts/og-video"](self._origin()), head=head)
-            return
-        if path == "/posts/flaky":
-            if site._flaky_should_fail():
-                page = _error_page(HTTPStatus.SERVICE_UNAVAILABLE, "We are over capacity. Try again.")
-                self._send_html(HTTPStatus.SERVICE_UNAVAILABLE, page, head=head, extra={"Retry-After": "1"})
-                return
-            page = _PAGES["/posts/og-video"](self._origin())
-            self._send_html(HTTPStatus.OK, page, head=head)
-            return
-        render = _PAGES.get(path)
-        if render is None:
-            self._not_found(head=head)
-            return
-        self._send_html(HTTPStatus.OK, render(self._origin()), head=head)
-
-    def _media(self, name: str, *, head: bool) -> None:
-        site = self.server.site
-        if name == "fake.mp4":
-            # The classic CDN failure: an error page labelled as the media type.
-            self._send_bytes(HTTPStatus.OK, _FAKE_MP4_BODY, "video/mp4", head=head)
-            return
-        if name == "empty.mp4":
-            self._send_stream(io.BytesIO(b""), 0, "video/mp4", etag='"empty"', head=head)
-            return
-        if name == "tiny.mp4":
-            data = site._tiny_mp4()
-            self._send_stream(io.BytesIO(data), len(data), "video/mp4", etag='"tiny"', head=head)
-            return
-        if not _SAFE_NAME.fullmatch(name) or name.endswith(".part"):
-            self._not_found(head=head)
-            return
-        file = site.media_dir / name
-        if not file.is_file():
-            self._not_found(head=head)
-            return
-        stat = file.stat()
-        content_type = _CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream")
-        etag = '"' + hashlib.sha256(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16] + '"'
-        with file.open("rb") as stream:
-            self._send_stream(stream, stat.st_size, content_type, etag=etag, head=head)
-
-    def _not_found(self, *, head: bool) -> None:
-        page = _error_page(HTTPStatus.NOT_FOUND, "Sorry, that page does not exist.")
-        self._send_html(HTTPStatus.NOT_FOUND, page, head=head)
-
-    # -- responses ------------------------------------------------------------------------
-
-    def _send_html(self, status: HTTPStatus, page: str, *, head: bool, extra: Mapping[str, str] | None = None) -> None:
-        self._send_bytes(status, page.encode(), "text/html; charset=utf-8", head=head, extra=extra)
-
-    def _send_bytes(
-        self,
-        status: HTTPStatus,
-        body: bytes,
-        content_type: str,
-        *,
-        head: bool,
-        extra: Mapping[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
-
-    def _send_stream(self, stream: BinaryIO, size: int, content_type: str, *, etag: str, head: bool) -> None:
-        """Send ``stream`` (``size`` bytes) honouring a single ``Range`` header, in chunks."""
-        first, last = 0, size - 1
-        status = HTTPStatus.OK
-        range_header = self.headers.get("Range")
-        if range_header:
-            parsed = _parse_range(range_header, size)
-            if parsed is False:
-                self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-                self.send_header("Content-Range", f"bytes */{size}")
-                self.send_header("Content-Length", "0")
-                self.send_header("Accept-Ranges", "bytes")
-                self.end_headers()
-                return
-            if isinstance(parsed, tuple):
-                first, last = parsed
-                status = HTTPStatus.PARTIAL_CONTENT
-        length = max(0, last - first + 1)
-
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(length))
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", etag)
-        self.send_header("Cache-Control", "public, max-age=3600")
-        if status == HTTPStatus.PARTIAL_CONTENT:
-            self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
-        self.end_headers()
-        if head or length == 0:
-            return
-
-        throttle = self.server.site.throttle_bps
-        chunk = _CHUNK if not throttle else max(1, min(_CHUNK, throttle // 10))
-        stream.seek(first)
-        remaining = length
-        sent = 0
-        started = time.monotonic()
-        while remaining > 0:
-            data = stream.read(min(chunk, remaining))
-            if not data:  # the file shrank under us: end the connection, the length was promised
-                self.close_connection = True
-                return
-            self.wfile.write(data)
-            remaining -= len(data)
-            sent += len(data)
-            if throttle:
-                # Sleep until the average rate since the start is back at the limit.
-                ahead = sent / throttle - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-
-
-# --------------------------------------------------------------------------------------------
-# The site
-# --------------------------------------------------------------------------------------------
-
-
-class SampleSite:
+class SampleSite(LoopbackSite):
     """The sample site on ``host:port`` (port 0: any free port), served from daemon threads.
 
     ``media_dir`` holds the files served under ``/media/`` (default: a cache directory in the
@@ -647,6 +415,8 @@ class SampleSite:
     at this many bytes per second; both can be changed while the site runs.
     """
 
+    name = "sample-site"
+
     def __init__(
         self,
         media_dir: Path | None = None,
@@ -658,95 +428,85 @@ class SampleSite:
         generate: bool = True,
         verbose: bool = False,
     ) -> None:
+        super().__init__(host=host, port=port, verbose=verbose)
         self.media_dir = Path(media_dir) if media_dir else Path(tempfile.gettempdir()) / "mediavault-samples"
-        self.host = host
-        self.port = port
         self.flaky_failures = flaky_failures
         self.throttle_bps = throttle_bps
         self.generate = generate
-        self.verbose = verbose
-        self._lock = threading.Lock()
-        self._requests: list[RequestRecord] = []
         self._flaky_count = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Generate missing media (if enabled), bind and serve in a background thread."""
-        if self._server is not None:
-            return self
+    def prepare(self) -> None:
+        """Generate missing media (if enabled) before the site binds."""
         if self.generate:
             generate_media(self.media_dir)
         else:
             self.media_dir.mkdir(parents=True, exist_ok=True)
-        server = _Server((self.host, self.port), self)
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sample-site", daemon=True
-        )
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Stop accepting requests and close the socket (idempotent)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+    # -- routing --------------------------------------------------------------------------
 
-    def __enter__(self) -> Self:
-        return self.start()
+    def handle(self, exchange: Exchange) -> None:
+        path = exchange.path
+        if path in ("/", "/index.html"):
+            exchange.send_html(HTTPStatus.OK, _index_page())
+        elif path == "/api/posts/variants.json":
+            exchange.send_bytes(HTTPStatus.OK, json.dumps(_variants_json(), indent=2).encode(), "application/json")
+        elif path.startswith("/posts/"):
+            self._post(exchange, path.rstrip("/") or path)
+        elif path.startswith("/media/"):
+            self._media(exchange, path.removeprefix("/media/"))
+        else:
+            _not_found(exchange)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _post(self, exchange: Exchange, path: str) -> None:
+        if path == "/posts/gone":
+            exchange.send_html(HTTPStatus.GONE, _error_page(HTTPStatus.GONE, "This post was deleted."))
+            return
+        if path == "/posts/members":
+            if exchange.cookie(MEMBER_COOKIE[0]) != MEMBER_COOKIE[1]:
+                exchange.send_html(HTTPStatus.FORBIDDEN, _error_page(HTTPStatus.FORBIDDEN, "Log in to see this post."))
+                return
+            exchange.send_html(HTTPStatus.OK, _PAGES["/posts/og-video"](exchange.origin))
+            return
+        if path == "/posts/flaky":
+            if self._flaky_should_fail():
+                page = _error_page(HTTPStatus.SERVICE_UNAVAILABLE, "We are over capacity. Try again.")
+                exchange.send_html(HTTPStatus.SERVICE_UNAVAILABLE, page, extra={"Retry-After": "1"})
+                return
+            exchange.send_html(HTTPStatus.OK, _PAGES["/posts/og-video"](exchange.origin))
+            return
+        render = _PAGES.get(path)
+        if render is None:
+            _not_found(exchange)
+            return
+        exchange.send_html(HTTPStatus.OK, render(exchange.origin))
 
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    # -- addresses ------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` without a trailing slash; valid once started."""
-        if self._server is None:
-            raise RuntimeError("SampleSite is not started")
-        return f"http://{self.host}:{self.port}"
-
-    def url(self, path: str) -> str:
-        """Absolute URL of ``path`` on this site (``"posts/x"`` and ``"/posts/x"`` both work)."""
-        return f"{self.base_url}/{path.lstrip('/')}"
-
-    # -- request log ----------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """A snapshot of every request received so far: ``(method, path, headers)``."""
-        with self._lock:
-            return list(self._requests)
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self._requests.clear()
-
-    def paths_requested(self, method: str | None = None) -> list[str]:
-        """The request paths (without query string), optionally only those of ``method``."""
-        return [urlsplit(p).path for m, p, _ in self.requests if method is None or m == method]
-
-    def _record(self, method: str, path: str, headers: dict[str, str]) -> None:
-        with self._lock:
-            self._requests.append((method, path, headers))
+    def _media(self, exchange: Exchange, name: str) -> None:
+        if name == "fake.mp4":
+            # The classic CDN failure: an error page labelled as the media type.
+            exchange.send_bytes(HTTPStatus.OK, _FAKE_MP4_BODY, "video/mp4")
+            return
+        if name == "empty.mp4":
+            exchange.send_stream(io.BytesIO(b""), 0, "video/mp4", etag='"empty"')
+            return
+        if name == "tiny.mp4":
+            data = self._tiny_mp4()
+            exchange.send_stream(io.BytesIO(data), len(data), "video/mp4", etag='"tiny"')
+            return
+        if not _SAFE_NAME.fullmatch(name) or name.endswith(".part"):
+            _not_found(exchange)
+            return
+        file = self.media_dir / name
+        if not file.is_file():
+            _not_found(exchange)
+            return
+        stat = file.stat()
+        content_type = _CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream")
+        etag = '"' + hashlib.sha256(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16] + '"'
+        with file.open("rb") as stream:
+            exchange.send_stream(
+                stream, stat.st_size, content_type, etag=etag, throttle_bps=self.throttle_bps,
+                extra={"Cache-Control": "public, max-age=3600"},
+            )  # fmt: skip
 
     # -- behaviour knobs ------------------------------------------------------------------
 
