@@ -25,7 +25,7 @@ from mediavault.errors import (
 )
 from mediavault.media.sniff import SNIFF_BYTES, Sniffed, looks_like_text, sniff
 from mediavault.observability import logger
-from mediavault.storage import MediaStore, ObjectExists
+from mediavault.storage import MediaStore, ObjectExists, Upload
 from mediavault.worker.deadline import Deadline
 
 _CHUNK = 1024 * 1024
@@ -141,24 +141,37 @@ class Downloader:
                     break
             if total < min_bytes:
                 raise InvalidMedia(f"{url} is only {total} bytes; media is at least {min_bytes}")
-            upload.complete()
-        except ObjectExists as refused:
-            upload.abort()  # complete() did already; harmless twice
-            return stored_existing(
-                self._store, refused, url=url, kind=sniffed.kind, content_type=sniffed.content_type,
-                total=total, sha256=digest.hexdigest(), deadline=deadline,
+            return finish_upload(
+                self._store, upload, url=url, kind=sniffed.kind, content_type=sniffed.content_type, total=total,
+                sha256=digest.hexdigest(), deadline=deadline,
             )  # fmt: skip
         except BaseException:
             upload.abort()
             raise
-        return Stored(
-            key=upload.key,
-            kind=sniffed.kind,
-            content_type=sniffed.content_type,
-            bytes=total,
-            sha256=digest.hexdigest(),
-            source_url=url,
-        )
+
+
+def finish_upload(
+    store: MediaStore,
+    upload: Upload,
+    *,
+    url: str,
+    kind: str,
+    content_type: str,
+    total: int,
+    sha256: str,
+    deadline: Deadline | None = None,
+) -> Stored:
+    """Complete ``upload`` only if no object is at its key; when one is (an earlier attempt or a
+    duplicate finished first), abort ours and describe that one instead. The caller aborts on errors."""
+    try:
+        upload.complete()
+    except ObjectExists as refused:
+        upload.abort()  # complete() did already; harmless twice
+        return stored_existing(
+            store, refused, url=url, kind=kind, content_type=content_type, total=total, sha256=sha256,
+            deadline=deadline,
+        )  # fmt: skip
+    return Stored(key=upload.key, kind=kind, content_type=content_type, bytes=total, sha256=sha256, source_url=url)
 
 
 def stored_existing(

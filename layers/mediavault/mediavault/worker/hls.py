@@ -32,9 +32,9 @@ from av.bitstream import BitStreamFilterContext
 from mediavault.errors import InvalidMedia, MediaTooLarge, MediaVaultError, UpstreamUnavailable
 from mediavault.media.hls import ByteRange, MediaPlaylist, choose, is_master, parse_master, parse_media
 from mediavault.media.sniff import Sniffed, looks_like_text
-from mediavault.storage import MediaStore, ObjectExists, Upload
+from mediavault.storage import MediaStore, Upload
 from mediavault.worker.deadline import Deadline
-from mediavault.worker.download import Progress, Stored, check_status, int_or_none, stored_existing
+from mediavault.worker.download import Progress, Stored, check_status, finish_upload, int_or_none
 
 __all__ = ["HlsChoice", "HlsDownloader"]
 
@@ -180,24 +180,13 @@ class HlsDownloader:
             if writer.total < min_bytes:
                 raise InvalidMedia(f"{master_url} remuxed to only {writer.total} bytes; media is at least {min_bytes}")
             writer.report(final=True)
-            upload.complete()
-        except ObjectExists as refused:
-            upload.abort()
-            return stored_existing(
-                self._store, refused, url=master_url, kind=MP4.kind, content_type=MP4.content_type,
+            return finish_upload(
+                self._store, upload, url=master_url, kind=MP4.kind, content_type=MP4.content_type,
                 total=writer.total, sha256=writer.sha256, deadline=deadline,
             )  # fmt: skip
         except BaseException:
             upload.abort()
             raise
-        return Stored(
-            key=upload.key,
-            kind=MP4.kind,
-            content_type=MP4.content_type,
-            bytes=writer.total,
-            sha256=writer.sha256,
-            source_url=master_url,
-        )
 
 
 # --------------------------------------------------------------------------------------------
