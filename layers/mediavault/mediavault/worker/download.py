@@ -62,8 +62,10 @@ class Downloader:
         """Download ``url`` into the key ``key_for(sniffed type)``; returns what was stored."""
         try:
             with self._client.stream("GET", url, headers=headers) as response:
-                check_status(url, response)
-                return self._copy(url, response, key_for, kinds, min_bytes, deadline, progress)
+                return self.store_response(
+                    url, response, key_for=key_for, kinds=kinds, min_bytes=min_bytes, deadline=deadline,
+                    progress=progress,
+                )  # fmt: skip
         except MediaVaultError:
             raise
         except httpx.TooManyRedirects as exc:
@@ -82,9 +84,10 @@ class Downloader:
         deadline: Deadline | None = None,
         progress: Progress | None = None,
     ) -> Stored:
-        """Like :meth:`store`, for a response obtained some other way (the browser's own fetch):
-        the same validation, the same streaming into S3; the caller checked the status."""
+        """The body of ``response`` (from :meth:`store`, or obtained some other way: the browser's own
+        fetch) validated and streamed into S3: status, type, size, digest."""
         try:
+            check_status(url, response)
             return self._copy(url, response, key_for, kinds, min_bytes, deadline, progress)
         except MediaVaultError:
             raise

@@ -45,7 +45,7 @@ from mediavault.media.signed import is_expired
 from mediavault.media.sniff import Sniffed
 from mediavault.observability import logger, metrics
 from mediavault.worker.deadline import Deadline
-from mediavault.worker.download import Downloader, Progress, Stored, check_status
+from mediavault.worker.download import Downloader, Progress, Stored
 from mediavault.worker.extract import BrowserBody
 from mediavault.worker.sources import PostSource
 
@@ -309,7 +309,6 @@ def store_browser_body(
     if body.length is not None:
         headers["content-length"] = str(body.length)
     response = httpx.Response(body.status, headers=headers, content=_Chunks(body.chunks))
-    check_status(body.url, response)
     return downloader.store_response(
         body.url, response, key_for=key_for, kinds=_MEDIA_KINDS, min_bytes=min_bytes,
         deadline=deadline, progress=progress,
